@@ -1,0 +1,81 @@
+"""Settings, read from ``RAILYARD_*`` environment variables by ``load_settings()``.
+
+Nothing reads the environment at import time: composition roots receive a
+``Settings`` value, and tests build one directly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAILYARD_", extra="ignore")
+
+    home: Path = Field(default=Path(".railyard"), description="data directory")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default SQLite under HOME"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset means in-process broker and worker"
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    edge_host: str = "127.0.0.1"
+    edge_port: int = 8080
+    base_domain: str = "localhost"
+    router: Literal["nginx", "traefik"] = "nginx"
+    runtime: Literal["docker"] = "docker"
+    traefik_dynamic_dir: Path = Path("traefik/dynamic")
+    nginx_binary: str = "nginx"
+    poll_seconds: float = 60.0
+    resync_seconds: float = 30.0
+    health_timeout_seconds: float = 60.0
+    drain_seconds: float = 2.0
+    secret_key: SecretStr | None = Field(
+        default=None, description="JWT signing key; generated under HOME when unset"
+    )
+    token_ttl_seconds: int = 30 * 24 * 3600
+    public_url: str | None = Field(
+        default=None, description="URL where webhooks reach the API; default http://API_HOST:API_PORT"
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.home / 'railyard.db').resolve()}"
+
+    @property
+    def api_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def git_cache_dir(self) -> Path:
+        return self.home / "git"
+
+    @property
+    def nginx_dir(self) -> Path:
+        return self.home / "nginx"
+
+    def signing_key(self) -> str:
+        """The JWT key: from settings, else a random key kept in HOME/secret_key (0600)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.home / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel models, async engine and sessions, repositories, migrations."""
