@@ -115,6 +115,8 @@ class DesiredEnvironment:
     key: EnvironmentKey
     revision: str
     services: tuple[DesiredService, ...] = ()
+    drain_seconds: float = 2.0
+    """Drain before removing replicas of services that are gone from the manifest."""
 
     def service(self, name: str) -> DesiredService | None:
         return next((s for s in self.services if s.name == name), None)
@@ -157,3 +159,5 @@ class RouteTarget:
 class ObservedEnvironment:
     containers: tuple[ObservedContainer, ...] = ()
     routes: tuple[RouteTarget, ...] = ()
+    images: frozenset[str] = frozenset()
+    """Which of the desired images already exist on the runtime."""
