@@ -1,0 +1,129 @@
+"""An in-memory Runtime for unit tests of the executor and reconciler.
+
+It behaves like the Docker adapter where callers can tell the difference:
+containers carry the same fields, a start replaces a leftover of the same name,
+starting needs the image to be present, removing a missing container is fine.
+Failures are injected by name, and ``kill`` simulates a container dying by hand.
+``operations`` records every change in order (``build``, ``pull``, ``start``,
+``remove``), so tests can assert e.g. that new replicas start before old ones go.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
+from controller.runtime.base import BuildLog
+from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
+
+
+@dataclass
+class _Entry:
+    key: EnvironmentKey
+    container: ObservedContainer
+    image: str
+
+
+class FakeRuntime:
+    def __init__(self, images: Iterable[str] = ()) -> None:
+        self.images: set[str] = set(images)
+        self.fail_build: set[str] = set()
+        """Images whose build fails with BuildError."""
+        self.fail_pull: set[str] = set()
+        """Images whose pull fails with RuntimeUnavailable (others "pull" fine)."""
+        self.fail_start: set[str] = set()
+        """Service names whose containers fail to start with RuntimeUnavailable."""
+        self.exit_on_start: set[str] = set()
+        """Service names whose containers start, then exit at once (a crashing app)."""
+        self.unavailable = False
+        """When true, every call raises RuntimeUnavailable, as if the engine were down."""
+        self.built: list[str] = []
+        self.pulled: list[str] = []
+        self.operations: list[str] = []
+        self.logs: dict[str, str] = {}
+        self.closed = False
+        self._entries: dict[str, _Entry] = {}
+        self._ports = itertools.count(40000)
+
+    def _check(self) -> None:
+        if self.unavailable:
+            raise RuntimeUnavailable("Docker engine unreachable: fake engine is down")
+
+    async def list_containers(self, key: EnvironmentKey | None = None) -> list[ObservedContainer]:
+        self._check()
+        found = [e.container for e in self._entries.values() if key is None or e.key == key]
+        return sorted(found, key=lambda c: (c.service, c.replica, c.name))
+
+    async def image_exists(self, image: str) -> bool:
+        self._check()
+        return image in self.images
+
+    async def build_image(
+        self, image: str, context_tar: bytes, build: BuildSource, on_log: BuildLog
+    ) -> None:
+        self._check()
+        self.operations.append(f"build {image}")
+        on_log(f"Step 1/1 : building {image} from {build.dockerfile}")
+        if image in self.fail_build:
+            raise BuildError(f"building {image} failed", log_tail="RUN false\nexit code 1")
+        self.built.append(image)
+        self.images.add(image)
+
+    async def pull_image(self, image: str, on_log: BuildLog) -> None:
+        self._check()
+        self.operations.append(f"pull {image}")
+        if image in self.fail_pull:
+            raise RuntimeUnavailable(f"pulling {image} failed: registry unreachable")
+        on_log(f"pulled {image}")
+        self.pulled.append(image)
+        self.images.add(image)
+
+    async def start_container(
+        self, key: EnvironmentKey, service: DesiredService, revision: str, replica: int
+    ) -> ObservedContainer:
+        self._check()
+        name = f"ry-{key.slug}-{service.name}-{service.spec_hash[:8]}-{replica}"
+        self.operations.append(f"start {name}")
+        if service.image not in self.images:
+            raise RuntimeUnavailable(f"image {service.image!r} is not in the Docker engine")
+        if service.name in self.fail_start:
+            raise RuntimeUnavailable(f"Docker engine failed to start {name}: injected failure")
+        for leftover in [i for i, e in self._entries.items() if e.container.name == name]:
+            del self._entries[leftover]
+        exited = service.name in self.exit_on_start
+        container = ObservedContainer(
+            id=uuid.uuid4().hex,
+            name=name,
+            service=service.name,
+            spec_hash=service.spec_hash,
+            revision=revision,
+            replica=replica,
+            state="exited" if exited else "running",
+            host_port=None if exited or service.port is None else next(self._ports),
+        )
+        self._entries[container.id] = _Entry(key, container, service.image)
+        return container
+
+    async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:
+        self._check()
+        entry = self._entries.pop(container_id, None)
+        if entry is not None:
+            self.operations.append(f"remove {entry.container.name}")
+
+    async def container_logs(self, container_id: str, *, tail: int = 50) -> str:
+        self._check()
+        if container_id not in self._entries:
+            raise NotFoundError(f"container {container_id} not found")
+        lines = self.logs.get(container_id, "").splitlines()[-tail:] if tail > 0 else []
+        return "".join(f"{line}\n" for line in lines)
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def kill(self, container_id: str) -> None:
+        """Simulate a container dying outside Railyard (OOM, ``docker kill``)."""
+        entry = self._entries[container_id]
+        entry.container = replace(entry.container, state="exited", host_port=None)

@@ -1,0 +1,130 @@
+"""The fake runtime behaves like Docker where the executor and reconciler can tell."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
+from controller.runtime.base import Runtime
+from controller.runtime.fake import FakeRuntime
+from controller.state import BuildSource, DesiredService, EnvironmentKey
+
+PROD = EnvironmentKey("acme", "shop", "production")
+PREVIEW = EnvironmentKey("acme", "shop", "pr-7")
+WEB = DesiredService(name="web", image="railyard/acme-shop-web:abc", port=8080)
+
+
+@pytest.mark.parametrize("method", sorted(m for m in vars(Runtime) if not m.startswith("_")))
+def test_fake_has_the_runtime_signatures(method: str) -> None:
+    ours, port = getattr(FakeRuntime, method), getattr(Runtime, method)
+
+    assert inspect.iscoroutinefunction(ours)
+    assert inspect.signature(ours) == inspect.signature(port)
+
+
+async def test_started_replicas_are_listed_per_environment_with_distinct_ports() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    first = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+    second = await runtime.start_container(PROD, WEB, "c0ffee", 1)
+    await runtime.start_container(PREVIEW, WEB, "beef", 0)
+
+    listed = await runtime.list_containers(PROD)
+
+    assert listed == [first, second]
+    assert {c.spec_hash for c in listed} == {WEB.spec_hash}
+    assert first.running and first.address and first.host_port != second.host_port
+    assert len(await runtime.list_containers()) == 3
+
+
+async def test_start_replaces_a_leftover_of_the_same_name() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    old = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+    runtime.kill(old.id)
+
+    new = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+
+    assert await runtime.list_containers(PROD) == [new]
+    assert new.name == old.name and new.id != old.id
+
+
+async def test_start_needs_the_image_and_build_provides_it() -> None:
+    runtime = FakeRuntime()
+    with pytest.raises(RuntimeUnavailable, match="not in the Docker engine"):
+        await runtime.start_container(PROD, WEB, "c0ffee", 0)
+
+    lines: list[str] = []
+    await runtime.build_image(WEB.image, b"", BuildSource(), lines.append)
+
+    assert await runtime.image_exists(WEB.image)
+    assert runtime.built == [WEB.image] and lines
+    assert (await runtime.start_container(PROD, WEB, "c0ffee", 0)).running
+
+
+async def test_injected_failures() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    runtime.fail_build.add("broken:1")
+    runtime.fail_pull.add("missing:1")
+    runtime.fail_start.add("web")
+
+    with pytest.raises(BuildError) as build_failure:
+        await runtime.build_image("broken:1", b"", BuildSource(), lambda _: None)
+    with pytest.raises(RuntimeUnavailable, match="missing:1"):
+        await runtime.pull_image("missing:1", lambda _: None)
+    with pytest.raises(RuntimeUnavailable, match="injected"):
+        await runtime.start_container(PROD, WEB, "c0ffee", 0)
+
+    assert build_failure.value.log_tail
+    assert not await runtime.image_exists("broken:1")
+    assert await runtime.list_containers() == []
+
+
+async def test_crashing_app_starts_exited_without_a_port() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    runtime.exit_on_start.add("web")
+
+    container = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+
+    assert container.state == "exited" and container.address is None
+
+
+async def test_kill_marks_the_container_exited() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    container = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+
+    runtime.kill(container.id)
+
+    [observed] = await runtime.list_containers(PROD)
+    assert observed.id == container.id and not observed.running
+
+
+async def test_remove_is_idempotent_and_operations_keep_the_order() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    old = await runtime.start_container(PROD, WEB, "old", 0)
+    new_web = DesiredService(name="web", image=WEB.image, port=8080, env=(("V", "2"),))
+    new = await runtime.start_container(PROD, new_web, "new", 0)
+
+    await runtime.remove_container(old.id)
+    await runtime.remove_container(old.id)
+
+    assert await runtime.list_containers(PROD) == [new]
+    assert runtime.operations == [f"start {old.name}", f"start {new.name}", f"remove {old.name}"]
+
+
+async def test_logs_are_tailed_and_missing_containers_are_not_found() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    container = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+    runtime.logs[container.id] = "one\ntwo\nthree\n"
+
+    assert await runtime.container_logs(container.id, tail=2) == "two\nthree\n"
+    with pytest.raises(NotFoundError):
+        await runtime.container_logs("nope")
+
+
+async def test_an_unavailable_engine_fails_every_call() -> None:
+    runtime = FakeRuntime()
+    runtime.unavailable = True
+
+    with pytest.raises(RuntimeUnavailable, match="unreachable"):
+        await runtime.list_containers()
