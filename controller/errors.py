@@ -110,6 +110,10 @@ class ManifestError(PermanentError):
             details={"issues": [issue.to_dict() for issue in issues]},
         )
 
+    @classmethod
+    def single(cls, message: str, *, filename: str = "paas.yaml", path: str = "") -> ManifestError:
+        return cls([ManifestIssue(path, message, filename=filename)], filename=filename)
+
 
 class ManifestIssue:
     """One problem in a manifest: where it is and what is wrong."""

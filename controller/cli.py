@@ -1,0 +1,213 @@
+"""The ``railyard`` command: run the controller (``up``) and ask it what runs where, and why."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from controller.client import ApiClient
+from controller.errors import RailyardError
+
+app = typer.Typer(
+    help="Railyard: git push -> containers behind routes, with zero downtime.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+apps_app = typer.Typer(help="Register and list apps.", no_args_is_help=True)
+app.add_typer(apps_app, name="apps")
+
+console = Console()
+errors = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def friendly(command: Callable[P, R]) -> Callable[P, R]:
+    """Show Railyard errors as one readable message and exit 1, never a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except RailyardError as exc:
+            errors.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            raise typer.Exit(1) from exc
+
+    return wrapper
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _short(revision: str | None) -> str:
+    return revision[:12] if revision else "-"
+
+
+@app.command()
+def up(
+    demo: Annotated[
+        bool, typer.Option(help="Register and deploy examples/hello from a local git repo.")
+    ] = False,
+) -> None:
+    """Run everything in one process: API, webhooks, poller, resync, worker and the nginx edge."""
+    from controller.server import run
+
+    run(demo=demo)
+
+
+@app.command()
+def worker() -> None:
+    """Run only a worker (with RAILYARD_REDIS_URL set), to scale reconciles across processes."""
+    from controller.server import run_worker
+
+    run_worker()
+
+
+@apps_app.command("add")
+@friendly
+def apps_add(
+    name: str,
+    repo: Annotated[str, typer.Option(help="Git URL: file://, /path, git://, http(s)://")],
+    branch: Annotated[str, typer.Option(help="Branch to deploy.")] = "main",
+    manifest: Annotated[str, typer.Option(help="Manifest path in the repo.")] = "paas.yaml",
+    json_output: JsonOption = False,
+) -> None:
+    """Register an app; prints its id, webhook URL and webhook secret (shown once)."""
+    client = ApiClient.from_environment()
+    body = {"name": name, "repo_url": repo, "branch": branch, "manifest_path": manifest}
+    created = client.post("/apps", json=body)
+    if json_output:
+        _print_json(created)
+        return
+    console.print(f"[green]app {created['name']} registered[/green] (id {created['id']})")
+    console.print(f"  repository     {created['repo_url']} @ {created['branch']}")
+    console.print(f"  webhook URL    {created['webhook_url']}")
+    console.print(f"  webhook secret {created['webhook_secret']}  (shown once; keep it)")
+    console.print("  a first deployment has been queued: `railyard status " + name + "`")
+
+
+@apps_app.command("list")
+@friendly
+def apps_list(json_output: JsonOption = False) -> None:
+    """List the apps of your tenant."""
+    apps = ApiClient.from_environment().get("/apps")
+    if json_output:
+        _print_json(apps)
+        return
+    table = Table("name", "repository", "branch", "last seen", "source error")
+    for item in apps:
+        table.add_row(
+            item["name"],
+            item["repo_url"],
+            item["branch"],
+            _short(item.get("last_seen_revision")),
+            item.get("source_error") or "",
+        )
+    console.print(table)
+
+
+@app.command()
+@friendly
+def status(name: str, json_output: JsonOption = False) -> None:
+    """What runs for an app, per environment: services, replicas, revision, URL, last deployment."""
+    body = ApiClient.from_environment().get(f"/apps/{name}/status")
+    if json_output:
+        _print_json(body)
+        return
+    console.print(f"[bold]{body['app']['name']}[/bold]  {body['app']['repo_url']}")
+    for environment in body["environments"]:
+        deployment = environment.get("latest_deployment") or {}
+        console.print(
+            f"\n[bold]{environment['name']}[/bold]  revision {_short(environment.get('revision'))}"
+            f"  last deployment: {deployment.get('status', '-')}"
+            f" ({_short(deployment.get('id'))}, {_short(deployment.get('revision'))})"
+        )
+        if deployment.get("error"):
+            console.print(f"  [red]{deployment['error']}[/red]", highlight=False)
+        for url in environment.get("urls", []):
+            console.print(f"  url  {url}")
+        table = Table("service", "replicas", "containers", "state", "address")
+        for service in environment["services"]:
+            containers = service["containers"] or [{"name": "-", "state": "-", "address": "-"}]
+            for index, container in enumerate(containers):
+                table.add_row(
+                    service["name"] if index == 0 else "",
+                    f"{service['running']}/{service['desired']}" if index == 0 else "",
+                    container["name"],
+                    container["state"],
+                    container.get("address") or "-",
+                )
+        console.print(table)
+
+
+@app.command()
+@friendly
+def deployments(
+    name: str,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """Deployment history of an app, newest first."""
+    rows = ApiClient.from_environment().get(f"/apps/{name}/deployments", params={"limit": limit})
+    if json_output:
+        _print_json(rows)
+        return
+    table = Table("id", "created", "revision", "trigger", "status", "summary / error")
+    for row in rows:
+        table.add_row(
+            row["id"][:8],
+            str(row["created_at"])[:19],
+            _short(row.get("revision")),
+            row.get("trigger", ""),
+            row["status"],
+            (row.get("error") or row.get("plan_summary") or "").splitlines()[0]
+            if (row.get("error") or row.get("plan_summary"))
+            else "",
+        )
+    console.print(table)
+
+
+@app.command()
+@friendly
+def deployment(deployment_id: str, json_output: JsonOption = False) -> None:
+    """One deployment with its events: why it did, or did not, deploy."""
+    body = ApiClient.from_environment().get(f"/deployments/{deployment_id}")
+    if json_output:
+        _print_json(body)
+        return
+    revision = _short(body.get("revision"))
+    console.print(
+        f"[bold]deployment {body['id']}[/bold]  {body['status']}  revision {revision}"
+        f"  trigger {body.get('trigger')}"
+    )
+    if body.get("error"):
+        console.print(f"[red]{body['error']}[/red]", highlight=False)
+    for event in body.get("events", []):
+        console.print(
+            f"  {str(event['created_at'])[11:19]}  {event['level']:<7} {event['reason']:<16} "
+            f"{event['message']}",
+            highlight=False,
+        )
+
+
+@app.command()
+@friendly
+def redeploy(name: str) -> None:
+    """Reconcile the app's production environment now, at its branch head."""
+    ApiClient.from_environment().post(f"/apps/{name}/redeploy")
+    console.print(f"redeploy of {name} queued: `railyard deployments {name}`")
+
+
+def main() -> None:
+    app()

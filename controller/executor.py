@@ -1,0 +1,196 @@
+"""Runs a Plan against the ports, step by step, re-observing where it matters.
+
+Every step first checks what is already true and skips it, so running a plan again
+after a crash is safe. If a step fails, the replicas this run started are removed and
+the error propagates: routes were not switched yet, so the old version keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from controller.errors import HealthCheckFailed, RailyardError
+from controller.health import Prober, ProbeResult
+from controller.plan import (
+    AwaitHealthy,
+    BuildImage,
+    Drain,
+    Plan,
+    PullImage,
+    RemoveContainer,
+    StartReplica,
+    Step,
+    SwitchRoutes,
+)
+from controller.router.base import Router
+from controller.runtime.base import Runtime
+from controller.source.base import Source
+from controller.state import DesiredEnvironment, DesiredService, ObservedContainer, RouteTarget
+
+EventSink = Callable[[str, str, str], Awaitable[None]]
+"""(reason, message, level) -> recorded as a deployment event."""
+
+BUILD_LOG_TAIL = 20
+
+
+@dataclass
+class ExecutionContext:
+    desired: DesiredEnvironment
+    repo_url: str
+    events: EventSink
+    started: list[str] = field(default_factory=list)
+
+
+class Executor:
+    def __init__(
+        self,
+        runtime: Runtime,
+        router: Router,
+        source: Source,
+        prober: Prober,
+        *,
+        health_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runtime = runtime
+        self.router = router
+        self.source = source
+        self.prober = prober
+        self.health_timeout = health_timeout
+        self.stop_timeout = stop_timeout
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    async def execute(
+        self, plan: Plan, desired: DesiredEnvironment, repo_url: str, events: EventSink
+    ) -> None:
+        context = ExecutionContext(desired, repo_url, events)
+        try:
+            for step in plan.steps:
+                await events("step_started", str(step), "info")
+                await self._run(step, context)
+        except RailyardError:
+            await self._remove_started(context)
+            raise
+
+    async def _run(self, step: Step, context: ExecutionContext) -> None:
+        match step:
+            case BuildImage():
+                await self._build(step, context)
+            case PullImage():
+                if not await self.runtime.image_exists(step.image):
+                    await self.runtime.pull_image(step.image, lambda line: None)
+            case StartReplica():
+                await self._start(step, context)
+            case AwaitHealthy():
+                await self._await_healthy(step.service, context)
+            case SwitchRoutes():
+                await self._switch(step, context)
+            case Drain():
+                await self._sleep(step.seconds)
+            case RemoveContainer():
+                await self.runtime.remove_container(
+                    step.container_id, stop_timeout=self.stop_timeout
+                )
+
+    async def _build(self, step: BuildImage, context: ExecutionContext) -> None:
+        if await self.runtime.image_exists(step.image):
+            await context.events("build_skipped", f"{step.image} already exists", "info")
+            return
+        tail: deque[str] = deque(maxlen=BUILD_LOG_TAIL)
+        archive = await self.source.archive(
+            context.repo_url, context.desired.revision, step.build.context
+        )
+        await self.runtime.build_image(step.image, archive, step.build, tail.append)
+        await context.events("build_log", "\n".join(tail), "info")
+
+    async def _observe(self, context: ExecutionContext) -> list[ObservedContainer]:
+        return await self.runtime.list_containers(context.desired.key)
+
+    async def _start(self, step: StartReplica, context: ExecutionContext) -> None:
+        for container in await self._observe(context):
+            if (
+                container.service == step.service.name
+                and container.spec_hash == step.service.spec_hash
+                and container.replica == step.replica
+                and container.running
+            ):
+                return
+        container = await self.runtime.start_container(
+            context.desired.key, step.service, context.desired.revision, step.replica
+        )
+        context.started.append(container.id)
+        await context.events("replica_started", f"{container.name} on {container.address}", "info")
+
+    async def _await_healthy(self, service: DesiredService, context: ExecutionContext) -> None:
+        check = service.healthcheck
+        deadline = self._monotonic() + check.start_period + self.health_timeout
+        last = ProbeResult(False, "not probed yet")
+        while True:
+            replicas = [
+                c
+                for c in await self._observe(context)
+                if c.service == service.name and c.spec_hash == service.spec_hash
+            ]
+            results = [await self.prober.probe(c, check) for c in replicas]
+            if replicas and all(r.ok for r in results):
+                detail = "; ".join(r.detail for r in results)
+                await context.events("healthy", f"{service.name}: {detail}", "info")
+                return
+            failing = [(c, r) for c, r in zip(replicas, results, strict=True) if not r.ok]
+            if failing:
+                last = failing[0][1]
+            exited = [c for c, _ in failing if c.state in ("exited", "dead")]
+            if exited or self._monotonic() >= deadline:
+                culprit = exited[0] if exited else (failing[0][0] if failing else None)
+                log_tail = await self.runtime.container_logs(culprit.id) if culprit else ""
+                why = "exited" if exited else f"within {self.health_timeout:g}s"
+                raise HealthCheckFailed(
+                    f"{service.name} did not become healthy ({why}): {last.detail}",
+                    last_result=last.detail,
+                    log_tail=log_tail,
+                )
+            await self._sleep(check.interval)
+
+    async def _switch(self, step: SwitchRoutes, context: ExecutionContext) -> None:
+        containers = await self._observe(context)
+        targets = [
+            RouteTarget(
+                host=route.host,
+                path=route.path,
+                service=route.service,
+                strip_prefix=route.strip_prefix,
+                upstreams=tuple(
+                    sorted(
+                        c.address
+                        for c in containers
+                        if c.service == route.service
+                        and c.spec_hash == route.spec_hash
+                        and c.running
+                        and c.address
+                    )
+                ),
+            )
+            for route in step.routes
+        ]
+        await self.router.apply(context.desired.key, targets)
+        # From here on the new replicas serve traffic: a later failure must not remove them.
+        context.started.clear()
+        for target in targets:
+            upstreams = ", ".join(target.upstreams) or "nothing (503)"
+            await context.events(
+                "route_switched", f"{target.host}{target.path} -> {upstreams}", "info"
+            )
+
+    async def _remove_started(self, context: ExecutionContext) -> None:
+        for container_id in context.started:
+            await self.runtime.remove_container(container_id, stop_timeout=self.stop_timeout)
+            await context.events(
+                "rolled_back", f"removed new replica {container_id[:12]}", "warning"
+            )

@@ -1,0 +1,322 @@
+"""Reconcile one environment: make what runs match what Git says.
+
+A fixed skeleton, in the manner of Flux's controllers:
+
+    load -> (gone? stop) -> interrupt stale records -> resolve revision -> read manifest
+    -> render -> observe -> plan -> execute -> finally record status and events
+
+Nothing recorded in the database is trusted over what is observed: a deployment left
+"running" by a crashed worker is marked interrupted, and the plan is recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from controller.errors import (
+    ManifestError,
+    PermanentError,
+    RailyardError,
+    SourceError,
+    TemporaryError,
+)
+from controller.executor import Executor
+from controller.locks import Locks
+from controller.plan import Plan
+from controller.planner import plan as make_plan
+from controller.router.base import Router
+from controller.runtime.base import Runtime
+from controller.source.base import Source
+from controller.spec import Manifest, RenderContext, parse_manifest, render_environment
+from controller.spec.render import build_sources
+from controller.state import DesiredEnvironment, EnvironmentKey, ObservedEnvironment
+from controller.store.db import Database
+from controller.store.models import (
+    App,
+    Deployment,
+    DeploymentStatus,
+    Environment,
+    utcnow,
+)
+from controller.store.repositories import (
+    AppRepository,
+    DeploymentRepository,
+    EnvironmentRepository,
+    TenantRepository,
+)
+
+log = logging.getLogger(__name__)
+
+USER_TRIGGERS = frozenset({"push", "webhook", "poll", "redeploy", "app created", "watch"})
+
+
+@dataclass(frozen=True)
+class Target:
+    environment: Environment
+    app: App
+    key: EnvironmentKey
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a reconcile did, for logs, tests and the CLI."""
+
+    status: str
+    deployment_id: str | None = None
+    message: str = ""
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        runtime: Runtime,
+        router: Router,
+        source: Source,
+        executor: Executor,
+        locks: Locks,
+        base_domain: str = "localhost",
+        drain_seconds: float = 2.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = database
+        self.runtime = runtime
+        self.router = router
+        self.source = source
+        self.executor = executor
+        self.locks = locks
+        self.base_domain = base_domain
+        self.drain_seconds = drain_seconds
+        self.clock = clock
+
+    async def reconcile(self, environment_id: str, *, trigger: str = "resync") -> Outcome:
+        async with self.locks.hold(f"env:{environment_id}"):
+            target = await self._load(environment_id)
+            if target is None:
+                return Outcome("gone", message=f"environment {environment_id} no longer exists")
+            await self._interrupt_unfinished(target)
+            revision = await self._resolve_revision(target, trigger)
+            try:
+                manifest = await self._read_manifest(target, revision)
+                desired = await self._render(target, manifest, revision)
+            except ManifestError as exc:
+                return await self._record_invalid_manifest(target, revision, trigger, exc)
+            observed = await self.observe(desired)
+            plan = make_plan(desired, observed)
+            if plan.empty:
+                return await self._record_no_changes(target, revision, trigger)
+            return await self._deploy(target, desired, plan, trigger)
+
+    async def preview(self, environment_id: str) -> Plan:
+        """The plan a reconcile would execute now, without executing it (a dry run)."""
+        target = await self._load(environment_id)
+        if target is None:
+            return Plan()
+        revision = await self._resolve_revision(target, "redeploy")
+        manifest = await self._read_manifest(target, revision)
+        desired = await self._render(target, manifest, revision)
+        return make_plan(desired, await self.observe(desired))
+
+    # -- sub-steps --------------------------------------------------------------------
+
+    async def _load(self, environment_id: str) -> Target | None:
+        async with self.db.session() as session:
+            environment = await EnvironmentRepository(session, None).get(environment_id)
+            if environment is None:
+                return None
+            app = await AppRepository(session, None).get(environment.app_id)
+            tenant = await TenantRepository(session, None).get(environment.tenant_id)
+            if app is None or tenant is None:
+                return None
+        return Target(environment, app, EnvironmentKey(tenant.name, app.name, environment.name))
+
+    async def _interrupt_unfinished(self, target: Target) -> None:
+        """We hold the environment's lock, so anything still 'running' died with its worker."""
+        async with self.db.session() as session:
+            repo = DeploymentRepository(session, None)
+            for stale in await repo.unfinished(target.environment.id):
+                await repo.update(
+                    stale,
+                    status=DeploymentStatus.INTERRUPTED.value,
+                    finished_at=self.clock(),
+                    error="the worker stopped before this deployment finished; re-planned",
+                )
+                await repo.add_event(
+                    stale, "interrupted", "worker stopped mid-deploy", level="warning"
+                )
+
+    async def _resolve_revision(self, target: Target, trigger: str) -> str:
+        app = target.app
+        try:
+            head = await self.source.resolve(app.repo_url, target.environment.ref)
+        except (SourceError, TemporaryError) as exc:
+            await self._update_app(app, source_error=exc.message)
+            raise
+        if app.source_error or app.last_seen_revision != head:
+            await self._update_app(app, source_error=None, last_seen_revision=head)
+        if trigger in USER_TRIGGERS:
+            return head
+        # A periodic resync does not retry a revision that already failed: it keeps the
+        # last good revision converged (drift repair) until a push or redeploy says otherwise.
+        last = await self._latest_deployment(target)
+        current = target.environment.current_revision
+        if last and last.revision == head and last.status == DeploymentStatus.FAILED and current:
+            return current
+        return head
+
+    async def _read_manifest(self, target: Target, revision: str) -> Manifest:
+        path = target.app.manifest_path
+        text = await self.source.read_file(target.app.repo_url, revision, path)
+        if text is None:
+            raise ManifestError.single(f"no {path} at revision {revision[:12]}", filename=path)
+        return parse_manifest(text, filename=path)
+
+    async def _render(
+        self, target: Target, manifest: Manifest, revision: str
+    ) -> DesiredEnvironment:
+        build_ids = {
+            name: await self.source.tree_id(target.app.repo_url, revision, build.context)
+            for name, build in build_sources(manifest).items()
+        }
+        context = RenderContext(
+            key=target.key,
+            revision=revision,
+            base_domain=self.base_domain,
+            build_ids=build_ids,
+            pr_number=target.environment.pr_number,
+            drain_seconds=self.drain_seconds,
+        )
+        return render_environment(manifest, context)
+
+    async def observe(self, desired: DesiredEnvironment) -> ObservedEnvironment:
+        containers = await self.runtime.list_containers(desired.key)
+        routes = await self.router.observe(desired.key)
+        images = frozenset(
+            [s.image for s in desired.services if await self.runtime.image_exists(s.image)]
+        )
+        return ObservedEnvironment(tuple(containers), tuple(routes), images)
+
+    async def _deploy(
+        self, target: Target, desired: DesiredEnvironment, plan: Plan, trigger: str
+    ) -> Outcome:
+        revision = desired.revision
+        if revision == target.environment.current_revision and trigger == "resync":
+            trigger = "drift"
+        deployment = await self._create_deployment(
+            target, revision, trigger, DeploymentStatus.RUNNING, plan_summary=str(plan)
+        )
+        await self._event(deployment, "planned", plan.summary())
+
+        async def record(reason: str, message: str, level: str) -> None:
+            await self._event(deployment, reason, message, level)
+
+        try:
+            await self.executor.execute(plan, desired, target.app.repo_url, record)
+        except RailyardError as exc:
+            await self._finish(deployment, DeploymentStatus.FAILED, error=exc.message)
+            await self._event(deployment, "failed", _describe_failure(exc), "error")
+            if isinstance(exc, PermanentError) or exc.code in (
+                "health_check_failed",
+                "build_failed",
+            ):
+                # The user must push a fix; retrying the same revision would fail the same way.
+                return Outcome("failed", deployment.id, exc.message)
+            raise
+        if trigger == "drift":
+            await self._event(deployment, "drift_repaired", plan.summary(), "warning")
+        await self._finish(deployment, DeploymentStatus.SUCCEEDED)
+        await self._update_environment(target, revision, deployment.id)
+        return Outcome("succeeded", deployment.id, plan.summary())
+
+    async def _record_invalid_manifest(
+        self, target: Target, revision: str, trigger: str, exc: ManifestError
+    ) -> Outcome:
+        last = await self._latest_deployment(target)
+        if last and last.revision == revision and last.status == DeploymentStatus.FAILED:
+            return Outcome("failed", last.id, "manifest still invalid (already recorded)")
+        deployment = await self._create_deployment(
+            target, revision, trigger, DeploymentStatus.RUNNING
+        )
+        for issue in exc.issues:
+            await self._event(deployment, "invalid_manifest", str(issue), "error")
+        await self._finish(deployment, DeploymentStatus.FAILED, error=exc.message)
+        return Outcome("failed", deployment.id, exc.message)
+
+    async def _record_no_changes(self, target: Target, revision: str, trigger: str) -> Outcome:
+        if revision == target.environment.current_revision:
+            return Outcome("unchanged")
+        deployment = await self._create_deployment(
+            target, revision, trigger, DeploymentStatus.RUNNING, plan_summary="nothing to do"
+        )
+        await self._event(deployment, "no_changes", "what runs already matches this revision")
+        await self._finish(deployment, DeploymentStatus.SUCCEEDED)
+        await self._update_environment(target, revision, deployment.id)
+        return Outcome("succeeded", deployment.id, "no changes")
+
+    # -- records ----------------------------------------------------------------------
+
+    async def _latest_deployment(self, target: Target) -> Deployment | None:
+        async with self.db.session() as session:
+            found = await DeploymentRepository(session, None).list_for_environment(
+                target.environment.id, limit=1
+            )
+        return found[0] if found else None
+
+    async def _create_deployment(
+        self,
+        target: Target,
+        revision: str,
+        trigger: str,
+        status: DeploymentStatus,
+        *,
+        plan_summary: str = "",
+    ) -> Deployment:
+        async with self.db.session() as session:
+            repo = DeploymentRepository(session, None)
+            deployment = await repo.create(
+                target.environment, revision=revision, trigger=trigger, status=status
+            )
+            return await repo.update(deployment, started_at=self.clock(), plan_summary=plan_summary)
+
+    async def _finish(
+        self, deployment: Deployment, status: DeploymentStatus, *, error: str | None = None
+    ) -> None:
+        async with self.db.session() as session:
+            await DeploymentRepository(session, None).update(
+                deployment, status=status.value, finished_at=self.clock(), error=error
+            )
+
+    async def _event(
+        self, deployment: Deployment, reason: str, message: str = "", level: str = "info"
+    ) -> None:
+        log.info("deployment %s: %s: %s", deployment.id[:8], reason, message)
+        async with self.db.session() as session:
+            await DeploymentRepository(session, None).add_event(
+                deployment, reason, message, level=level
+            )
+
+    async def _update_environment(self, target: Target, revision: str, deployment_id: str) -> None:
+        async with self.db.session() as session:
+            await EnvironmentRepository(session, None).update(
+                target.environment,
+                current_revision=revision,
+                current_deployment_id=deployment_id,
+                updated_at=self.clock(),
+            )
+
+    async def _update_app(self, app: App, **fields: object) -> None:
+        async with self.db.session() as session:
+            await AppRepository(session, None).update(app, **fields)
+
+
+def _describe_failure(exc: RailyardError) -> str:
+    parts = [exc.message]
+    for key in ("last_result", "log_tail"):
+        value = exc.details.get(key)
+        if value:
+            parts.append(f"{key.replace('_', ' ')}:\n{value}")
+    return "\n".join(parts)

@@ -1,0 +1,1 @@
+"""Dramatiq broker and actors. Nothing here connects at import time."""

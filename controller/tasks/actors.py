@@ -1,0 +1,56 @@
+"""The actors: they take ids, never rows, and are idempotent (level-triggered).
+
+A lost or duplicated message is harmless: the next trigger or the periodic resync
+computes the same plan again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import dramatiq
+
+from controller.errors import PermanentError
+from controller.tasks.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+QUEUE = "railyard"
+# Exponential backoff with jitter (Dramatiq's Retries middleware): 1 s doubling to 5 min.
+RETRY_OPTIONS = {"max_retries": 8, "min_backoff": 1_000, "max_backoff": 300_000}
+
+
+@dataclass(frozen=True)
+class Actors:
+    reconcile: dramatiq.Actor
+
+
+def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> Actors:
+    async def reconcile(environment_id: str, trigger: str = "resync") -> None:
+        reconciler = await context.reconciler()
+        outcome = await reconciler.reconcile(environment_id, trigger=trigger)
+        log.info(
+            "reconcile %s (%s): %s %s", environment_id[:8], trigger, outcome.status, outcome.message
+        )
+
+    actor = dramatiq.Actor(
+        reconcile,
+        broker=broker,
+        actor_name="reconcile",
+        queue_name=QUEUE,
+        priority=0,
+        options={**RETRY_OPTIONS, "throws": (PermanentError,)},
+    )
+    return Actors(reconcile=actor)
+
+
+class DramatiqQueue:
+    """The API's and triggers' way to ask for a reconcile (``ReconcileQueue``)."""
+
+    def __init__(self, actors: Actors) -> None:
+        self._actors = actors
+
+    async def enqueue(self, environment_id: str, *, reason: str) -> None:
+        await asyncio.to_thread(self._actors.reconcile.send, environment_id, reason)
