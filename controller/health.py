@@ -55,3 +55,19 @@ class HttpProber:
         writer.close()
         await writer.wait_closed()
         return ProbeResult(True, f"port {port} open")
+
+
+class StaticProber:
+    """A fake Prober for unit tests: healthy unless the service is listed in ``unhealthy``."""
+
+    def __init__(self) -> None:
+        self.unhealthy: set[str] = set()
+        self.probes = 0
+
+    async def probe(self, container: ObservedContainer, check: HealthCheck) -> ProbeResult:
+        self.probes += 1
+        if not container.running:
+            return ProbeResult(False, f"container is {container.state}")
+        if container.service in self.unhealthy:
+            return ProbeResult(False, f"GET {check.path} -> 500")
+        return ProbeResult(True, f"GET {check.path} -> 200")

@@ -38,6 +38,8 @@ class FakeRuntime:
         """Service names whose containers fail to start with RuntimeUnavailable."""
         self.exit_on_start: set[str] = set()
         """Service names whose containers start, then exit at once (a crashing app)."""
+        self.crash_logs: dict[str, str] = {}
+        """Per service name: what a container that exits on start printed first."""
         self.unavailable = False
         """When true, every call raises RuntimeUnavailable, as if the engine were down."""
         self.built: list[str] = []
@@ -105,6 +107,8 @@ class FakeRuntime:
             host_port=None if exited or service.port is None else next(self._ports),
         )
         self._entries[container.id] = _Entry(key, container, service.image)
+        if exited:
+            self.logs[container.id] = self.crash_logs.get(service.name, "")
         return container
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:

@@ -1,0 +1,172 @@
+"""The executor on fakes: zero-downtime order, and every failure branch leaves the old serving."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from controller.errors import HealthCheckFailed, RouterError, RuntimeUnavailable
+from controller.executor import Executor
+from controller.health import StaticProber
+from controller.planner import plan
+from controller.router.fake import FakeRouter
+from controller.runtime.fake import FakeRuntime
+from controller.state import (
+    DesiredEnvironment,
+    DesiredService,
+    EnvironmentKey,
+    HealthCheck,
+    ObservedEnvironment,
+    Route,
+)
+
+KEY = EnvironmentKey("acme", "shop", "production")
+V1 = DesiredService(
+    name="web",
+    image="shop:v1",
+    port=8080,
+    replicas=2,
+    healthcheck=HealthCheck(path="/healthz", interval=0.01),
+    routes=(Route("shop.localhost"),),
+    drain_seconds=1.0,
+)
+V2 = replace(V1, image="shop:v2")
+
+
+class Clock:
+    """A fake monotonic clock that advances when the executor sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.runtime = FakeRuntime(images=["shop:v1", "shop:v2"])
+        self.router = FakeRouter()
+        self.prober = StaticProber()
+        self.clock = Clock()
+        self.events: list[tuple[str, str, str]] = []
+        self.executor = Executor(
+            self.runtime,
+            self.router,
+            source=NoSource(),
+            prober=self.prober,
+            health_timeout=5.0,
+            sleep=self.clock.sleep,
+            monotonic=self.clock.monotonic,
+        )
+
+    async def record(self, reason: str, message: str, level: str) -> None:
+        self.events.append((reason, message, level))
+
+    async def converge(self, service: DesiredService) -> None:
+        desired = DesiredEnvironment(KEY, "rev", (service,))
+        observed = ObservedEnvironment(
+            tuple(await self.runtime.list_containers(KEY)),
+            tuple(await self.router.observe(KEY)),
+            frozenset(self.runtime.images),
+        )
+        await self.executor.execute(plan(desired, observed), desired, "repo", self.record)
+
+    async def upstreams(self) -> set[str]:
+        return {u for route in await self.router.observe(KEY) for u in route.upstreams}
+
+    async def addresses(self, image_spec: str) -> set[str]:
+        return {
+            c.address or ""
+            for c in await self.runtime.list_containers(KEY)
+            if c.spec_hash == image_spec
+        }
+
+
+class NoSource:
+    async def archive(self, repo_url: str, revision: str, path: str) -> bytes:
+        raise AssertionError("these tests use prebuilt images")
+
+
+@pytest.fixture
+async def deployed() -> Harness:
+    harness = Harness()
+    await harness.converge(V1)
+    return harness
+
+
+async def test_first_deploy_routes_to_all_replicas(deployed: Harness) -> None:
+    assert await deployed.upstreams() == await deployed.addresses(V1.spec_hash)
+    assert len(await deployed.upstreams()) == 2
+
+
+async def test_rolling_update_starts_new_before_removing_old(deployed: Harness) -> None:
+    deployed.runtime.operations.clear()
+    await deployed.converge(V2)
+    ops = [op.split()[0] for op in deployed.runtime.operations]
+    assert ops == ["start", "start", "remove", "remove"]
+    assert await deployed.upstreams() == await deployed.addresses(V2.spec_hash)
+    assert len(deployed.router.applies_for(KEY)) == 2, "one switch per deploy"
+    assert 1.0 in deployed.clock.slept, "old replicas drained before removal"
+
+
+async def test_unhealthy_new_version_leaves_old_serving(deployed: Harness) -> None:
+    before = await deployed.upstreams()
+    deployed.prober.unhealthy.add("web")
+    with pytest.raises(HealthCheckFailed, match="did not become healthy"):
+        await deployed.converge(V2)
+    assert await deployed.upstreams() == before
+    assert {c.spec_hash for c in await deployed.runtime.list_containers(KEY)} == {V1.spec_hash}
+    assert any(reason == "rolled_back" for reason, _, _ in deployed.events)
+
+
+async def test_crashing_new_version_fails_fast_with_its_logs(deployed: Harness) -> None:
+    deployed.runtime.exit_on_start.add("web")
+    deployed.runtime.crash_logs["web"] = "panic: cannot open database\n"
+    with pytest.raises(HealthCheckFailed) as caught:
+        await deployed.converge(V2)
+    assert "exited" in caught.value.message
+    assert "panic: cannot open database" in caught.value.log_tail
+    assert deployed.clock.now < 5.0, "did not wait for the full timeout"
+
+
+async def test_router_rejection_removes_new_replicas(deployed: Harness) -> None:
+    before = await deployed.upstreams()
+    deployed.router.fail_apply = 1
+    with pytest.raises(RouterError):
+        await deployed.converge(V2)
+    assert await deployed.upstreams() == before
+    assert {c.spec_hash for c in await deployed.runtime.list_containers(KEY)} == {V1.spec_hash}
+
+
+async def test_engine_failure_on_start_changes_nothing_that_serves(deployed: Harness) -> None:
+    before = await deployed.upstreams()
+    deployed.runtime.fail_start.add("web")
+    with pytest.raises(RuntimeUnavailable):
+        await deployed.converge(V2)
+    assert await deployed.upstreams() == before
+
+
+async def test_rerunning_after_a_crash_converges_without_duplicates(deployed: Harness) -> None:
+    # A worker died after starting one new replica: the next run completes the job.
+    await deployed.runtime.start_container(KEY, V2, "rev", 0)
+    await deployed.converge(V2)
+    containers = await deployed.runtime.list_containers(KEY)
+    assert sorted(c.replica for c in containers) == [0, 1]
+    assert {c.spec_hash for c in containers} == {V2.spec_hash}
+    assert await deployed.upstreams() == await deployed.addresses(V2.spec_hash)
+
+
+async def test_killed_replica_is_replaced_by_the_next_reconcile(deployed: Harness) -> None:
+    victim = (await deployed.runtime.list_containers(KEY))[0]
+    deployed.runtime.kill(victim.id)
+    await deployed.converge(V1)
+    containers = await deployed.runtime.list_containers(KEY)
+    assert all(c.running for c in containers) and len(containers) == 2
+    assert victim.address not in await deployed.upstreams()
