@@ -167,7 +167,7 @@ def deployments(
     for row in rows:
         table.add_row(
             row["id"][:8],
-            str(row["created_at"])[:19],
+            str(row["created_at"])[5:19].replace("T", " "),
             _short(row.get("revision")),
             row.get("trigger", ""),
             row["status"],
@@ -211,3 +211,7 @@ def redeploy(name: str) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -122,6 +122,9 @@ def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
         upstreams[service.name] = tuple(sorted(c.address for c in kept if c.address))
         missing = service.replicas - len(kept)
         if missing <= 0:
+            if service.routes and not _already_routed(kept, observed.routes):
+                # Replicas started by a reconcile that never finished: check before routing.
+                starts.append(AwaitHealthy(service))
             continue
         changed_services.add(service.name)
         if service.image not in observed.images:
@@ -168,6 +171,11 @@ def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
         drain.append(Drain(seconds))
 
     return Plan((*images, *starts, *switch, *drain, *removals))
+
+
+def _already_routed(kept: list[ObservedContainer], routes: tuple[RouteTarget, ...]) -> bool:
+    served = {address for route in routes for address in route.upstreams}
+    return all(c.address in served for c in kept)
 
 
 def _drain_seconds(desired: DesiredEnvironment, service_name: str) -> float:

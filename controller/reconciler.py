@@ -207,9 +207,9 @@ class Reconciler:
         if revision == target.environment.current_revision and trigger == "resync":
             trigger = "drift"
         deployment = await self._create_deployment(
-            target, revision, trigger, DeploymentStatus.RUNNING, plan_summary=str(plan)
+            target, revision, trigger, DeploymentStatus.RUNNING, plan_summary=plan.summary()
         )
-        await self._event(deployment, "planned", plan.summary())
+        await self._event(deployment, "planned", str(plan))
 
         async def record(reason: str, message: str, level: str) -> None:
             await self._event(deployment, reason, message, level)
@@ -250,7 +250,7 @@ class Reconciler:
         if revision == target.environment.current_revision:
             return Outcome("unchanged")
         deployment = await self._create_deployment(
-            target, revision, trigger, DeploymentStatus.RUNNING, plan_summary="nothing to do"
+            target, revision, trigger, DeploymentStatus.RUNNING, plan_summary="no changes"
         )
         await self._event(deployment, "no_changes", "what runs already matches this revision")
         await self._finish(deployment, DeploymentStatus.SUCCEEDED)

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     )
     token_ttl_seconds: int = 30 * 24 * 3600
     public_url: str | None = Field(
-        default=None, description="URL where webhooks reach the API; default http://API_HOST:API_PORT"
+        default=None,
+        description="URL where webhooks reach the API; default http://API_HOST:API_PORT",
     )
 
     @property

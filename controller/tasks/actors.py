@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import dramatiq
@@ -24,7 +25,7 @@ RETRY_OPTIONS = {"max_retries": 8, "min_backoff": 1_000, "max_backoff": 300_000}
 
 @dataclass(frozen=True)
 class Actors:
-    reconcile: dramatiq.Actor
+    reconcile: dramatiq.Actor[[str, str], Awaitable[None]]
 
 
 def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> Actors:
@@ -35,7 +36,7 @@ def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> Actors:
             "reconcile %s (%s): %s %s", environment_id[:8], trigger, outcome.status, outcome.message
         )
 
-    actor = dramatiq.Actor(
+    actor: dramatiq.Actor[[str, str], Awaitable[None]] = dramatiq.Actor(
         reconcile,
         broker=broker,
         actor_name="reconcile",

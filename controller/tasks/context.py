@@ -33,7 +33,10 @@ class WorkerContext:
             self._guard = asyncio.Lock()
         async with self._guard:
             if self._reconciler is None:
-                self._reconciler = self._build()
+                reconciler = self._build()
+                # Adopts the edge `railyard up` started (nginx) or prepares the directory.
+                await reconciler.router.start()
+                self._reconciler = reconciler
             return self._reconciler
 
     def _build(self) -> Reconciler:

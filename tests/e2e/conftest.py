@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Railyard, running_railyard
+from tests.support import docker_available, nginx_binary, port_open, unavailable
+
+
+def _remove_owned(app: str) -> None:
+    import docker
+
+    client = docker.from_env()
+    try:
+        for container in client.containers.list(all=True, filters={"label": f"railyard.app={app}"}):
+            container.remove(force=True)
+        for image in client.images.list(filters={"reference": f"railyard/*-{app}-*"}):
+            client.images.remove(image.id, force=True)
+    finally:
+        client.close()
+
+
+async def _create_database(name: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(name: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def _flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite+inprocess", "postgres+redis"])
+def railyard(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Railyard]:
+    if not docker_available():
+        unavailable("Docker engine not reachable (run scripts/ensure-system.sh)")
+    if nginx_binary() is None:
+        unavailable("nginx not installed")
+    home = tmp_path_factory.mktemp("railyard-home")
+    extra: dict[str, str] = {}
+    database = ""
+    redis_url = "redis://127.0.0.1:6379/7"
+    if request.param == "postgres+redis":
+        if not port_open("127.0.0.1", 5432) or not port_open("127.0.0.1", 6379):
+            unavailable("PostgreSQL on :5432 and Redis on :6379 are needed for this backend")
+        database = f"railyard_e2e_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_create_database(database))
+        _flush_redis(redis_url)
+        extra = {
+            "RAILYARD_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
+            "RAILYARD_REDIS_URL": redis_url,
+        }
+    try:
+        with running_railyard(home, **extra) as instance:
+            yield instance
+    finally:
+        if database:
+            asyncio.run(_drop_database(database))
+            _flush_redis(redis_url)
+    leftovers = list(Path(home).glob("nginx/*.pid"))
+    for pid_file in leftovers:
+        pid = pid_file.read_text().strip()
+        assert not pid or not Path(f"/proc/{pid}").exists(), "nginx left running after stop"
+
+
+@pytest.fixture
+def app_name(railyard: Railyard) -> Iterator[str]:
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    try:
+        yield name
+    finally:
+        _remove_owned(name)
