@@ -117,6 +117,19 @@ def apps_list(json_output: JsonOption = False) -> None:
     console.print(table)
 
 
+@apps_app.command("delete")
+@friendly
+def apps_delete(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an app: its records, and (within one resync) its containers and routes."""
+    if not yes:
+        typer.confirm(f"Delete app {name} and everything it runs?", abort=True)
+    ApiClient.from_environment().request("DELETE", f"/apps/{name}")
+    console.print(f"app {name} deleted; its containers and routes are removed at the next resync")
+
+
 @app.command()
 @friendly
 def status(name: str, json_output: JsonOption = False) -> None:

@@ -121,6 +121,37 @@ class Reconciler:
         desired = await self._render(target, manifest, revision)
         return make_plan(desired, await self.observe(desired))
 
+    async def prune_orphans(self) -> list[str]:
+        """Remove what carries our labels but belongs to no environment on record.
+
+        This is how deleting an app (or a crash halfway through deleting one) ends
+        with nothing left running: ownership is by label, so only our things go."""
+        async with self.db.session() as session:
+            environments = await EnvironmentRepository(session, None).list_all()
+            apps = {app.id: app for app in await AppRepository(session, None).list()}
+            tenants = {
+                tenant_id: await TenantRepository(session, None).get(tenant_id)
+                for tenant_id in {e.tenant_id for e in environments}
+            }
+        known = set()
+        for environment in environments:
+            app, tenant = apps.get(environment.app_id), tenants.get(environment.tenant_id)
+            if app is not None and tenant is not None:
+                known.add(EnvironmentKey(tenant.name, app.name, environment.name))
+        removed: list[str] = []
+        for container in await self.runtime.list_containers():
+            if container.environment is not None and container.environment not in known:
+                async with self.locks.hold(f"orphan:{container.environment.slug}"):
+                    await self.runtime.remove_container(container.id)
+                removed.append(container.name)
+        for key in await self.router.environments():
+            if key not in known:
+                await self.router.remove(key)
+                removed.append(f"routes of {key}")
+        if removed:
+            log.info("pruned orphans: %s", ", ".join(removed))
+        return removed
+
     # -- sub-steps --------------------------------------------------------------------
 
     async def _load(self, environment_id: str) -> Target | None:

@@ -12,8 +12,10 @@ to use PostgreSQL and Redis; then ``railyard worker`` adds worker processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dramatiq
@@ -43,6 +45,22 @@ from webhook.router import make_webhook_router
 log = logging.getLogger("railyard")
 
 WORKER_THREADS = 4
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM once it has stopped serving, which would end the
+    process before Railyard stops its worker and its edge. Here a signal only asks the
+    server to exit; ``serve()`` then shuts everything down in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 @dataclass
@@ -108,7 +126,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
     services = await start_services(settings)
     token = await bootstrap(services.database, settings, utcnow())
     app = build_api(settings, services)
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
         )
@@ -118,6 +136,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         make_source(settings),
         services.queue,
         poll_seconds=settings.poll_seconds,
+        local_poll_seconds=settings.local_poll_seconds,
         resync_seconds=settings.resync_seconds,
     )
     stop = asyncio.Event()
@@ -139,7 +158,9 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        log.info("stopping: worker, edge, database")
         await stop_services(services)
+        log.info("stopped")
 
 
 def _announce(settings: Settings, token: str | None) -> None:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     traefik_dynamic_dir: Path = Path("traefik/dynamic")
     nginx_binary: str = "nginx"
     poll_seconds: float = 60.0
+    local_poll_seconds: float = 2.0
     resync_seconds: float = 30.0
     health_timeout_seconds: float = 60.0
     drain_seconds: float = 2.0

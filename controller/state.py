@@ -134,6 +134,8 @@ class ObservedContainer:
     replica: int
     state: str
     host_port: int | None = None
+    environment: EnvironmentKey | None = None
+    """The environment named by the container's labels."""
 
     @property
     def running(self) -> bool:

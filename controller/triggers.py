@@ -12,8 +12,8 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from controller.api.deps import ReconcileQueue
 from controller.errors import RailyardError
 from controller.source.base import Source
 from controller.store.db import Database
@@ -23,15 +23,26 @@ from controller.store.repositories import AppRepository, EnvironmentRepository
 log = logging.getLogger(__name__)
 
 
+class TriggerQueue(Protocol):
+    async def enqueue(self, environment_id: str, *, reason: str) -> None: ...
+
+    async def prune(self) -> None: ...
+
+
+def is_local_repository(url: str) -> bool:
+    return url.startswith(("file://", "/"))
+
+
 class Triggers:
     def __init__(
         self,
         database: Database,
         source: Source,
-        queue: ReconcileQueue,
+        queue: TriggerQueue,
         *,
         poll_seconds: float,
         resync_seconds: float,
+        local_poll_seconds: float = 2.0,
         git_timeout: float = 30.0,
         concurrency: int = 8,
     ) -> None:
@@ -39,16 +50,27 @@ class Triggers:
         self.source = source
         self.queue = queue
         self.poll_seconds = poll_seconds
+        self.local_poll_seconds = min(local_poll_seconds, poll_seconds)
         self.resync_seconds = resync_seconds
         self.git_timeout = git_timeout
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def poll_once(self) -> int:
-        """Check every app's tracked branch; return how many reconciles were enqueued."""
+    async def poll_once(self, *, local: bool | None = None) -> int:
+        """Check apps' tracked branches; return how many reconciles were enqueued.
+
+        ``local`` picks repositories on this machine (True), remote ones (False) or all."""
         async with self.db.session() as session:
             apps = await AppRepository(session, None).list()
+        if local is not None:
+            apps = [app for app in apps if is_local_repository(app.repo_url) == local]
         moved = await asyncio.gather(*(self._poll_app(app) for app in apps))
         return sum(moved)
+
+    async def poll_local(self) -> int:
+        return await self.poll_once(local=True)
+
+    async def poll_remote(self) -> int:
+        return await self.poll_once(local=False)
 
     async def _poll_app(self, app: App) -> bool:
         async with self._slots:
@@ -84,6 +106,7 @@ class Triggers:
             environments = await EnvironmentRepository(session, None).list_all()
         for environment in environments:
             await self.queue.enqueue(environment.id, reason="resync")
+        await self.queue.prune()
         return len(environments)
 
     async def _set_app(self, app: App, **fields: object) -> None:
@@ -91,8 +114,11 @@ class Triggers:
             await AppRepository(session, None).update(app, **fields)
 
     async def run(self, stop: asyncio.Event) -> None:
+        # A local repository cannot send webhooks and costs nothing to list, so it is
+        # polled often; remote ones every poll interval (webhooks make them immediate).
         await asyncio.gather(
-            _every(self.poll_seconds, self.poll_once, stop, "poll"),
+            _every(self.local_poll_seconds, self.poll_local, stop, "poll local"),
+            _every(self.poll_seconds, self.poll_remote, stop, "poll"),
             _every(self.resync_seconds, self.resync_once, stop, "resync"),
         )
 

@@ -114,7 +114,16 @@ def observe(container: Any) -> ObservedContainer:
         replica=int(replica) if replica.isdigit() else -1,
         state=container.status,
         host_port=_host_port((attrs.get("NetworkSettings") or {}).get("Ports") or {}),
+        environment=_environment(own),
     )
+
+
+def _environment(own: dict[str, str]) -> EnvironmentKey | None:
+    parts = (own.get(labels.TENANT), own.get(labels.APP), own.get(labels.ENV))
+    if not all(parts):
+        return None
+    tenant, app, env = (str(part) for part in parts)
+    return EnvironmentKey(tenant, app, env)
 
 
 def _host_port(ports: dict[str, list[dict[str, str]] | None]) -> int | None:

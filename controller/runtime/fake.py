@@ -105,6 +105,7 @@ class FakeRuntime:
             replica=replica,
             state="exited" if exited else "running",
             host_port=None if exited or service.port is None else next(self._ports),
+            environment=key,
         )
         self._entries[container.id] = _Entry(key, container, service.image)
         if exited:

@@ -199,7 +199,7 @@ def _preview_host_clashes(
         for route in services[name].routes:
             sample = {**SAMPLE_PLACEHOLDERS, "service": name}
             key = (manifest.previews.host.format(**sample), route.path.rstrip("/") or "/")
-            if not _HOSTNAME.match(key[0]):
+            if not _HOSTNAME.fullmatch(key[0]):
                 yield (
                     ("previews", "host"),
                     (

@@ -308,7 +308,7 @@ class _ServiceReader:
                 return None
             return f"{source}:{target}"
         parts = str(entry).split(":")
-        if len(parts) == 1 or not _NAMED_VOLUME.match(parts[0]):
+        if len(parts) == 1 or not _NAMED_VOLUME.fullmatch(parts[0]):
             kind = "an anonymous volume" if len(parts) == 1 else "a host folder"
             self.problem(where, f"only named volumes (name:/path) can be mounted, not {kind}")
             return None

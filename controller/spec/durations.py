@@ -17,10 +17,9 @@ _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 
 def parse_duration(text: str) -> float:
     """Seconds in ``text``; raises ``ValueError`` with a message meant for a person."""
-    cleaned = text.strip()
-    if not _WHOLE.match(cleaned):
+    if not _WHOLE.fullmatch(text):
         raise ValueError(f'expected a duration like "10s", got {json.dumps(text)}')
-    return sum(float(number) * UNITS[unit] for number, unit in _PART.findall(cleaned))
+    return sum(float(number) * UNITS[unit] for number, unit in _PART.findall(text))
 
 
 def format_duration(seconds: float) -> str:

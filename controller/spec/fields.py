@@ -27,7 +27,7 @@ HOSTNAME = (
 )
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ROUTE_PATH = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
-REPO_PATH = r"^(?!/)(?!~)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$"
+REPO_PATH = r"^(?!/)(?!~)(?!.*(^|/)\.\.(/|$))[^\\\x00-\x1f]+$"
 VOLUME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}:/[^:\x00]*$"
 IMAGE = (
     r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -104,21 +104,21 @@ def _no_references(value: str) -> str:
 
 
 def _env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         fail("env_name", f"{show(value)} is not a valid variable name (letters, digits, _)")
     return value
 
 
 def _secret_name(value: str) -> str:
-    if not SECRET_NAME.match(value):
+    if not SECRET_NAME.fullmatch(value):
         fail("secret_name", f"{show(value)} is not a valid secret name (letters, digits, _)")
     return value
 
 
 def _service_name(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         hint = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")[:63]
-        suggestion = f'; for example "{hint}"' if hint and _DNS_LABEL.match(hint) else ""
+        suggestion = f'; for example "{hint}"' if hint and _DNS_LABEL.fullmatch(hint) else ""
         fail(
             "service_name",
             f"{show(value)} is not a valid service name: lowercase letters, digits and '-', "
@@ -136,9 +136,9 @@ def check_hostname(value: str) -> str:
         fail("hostname", f"write the path under 'path', not in the host: {show(value)}")
     if ":" in host:
         fail("hostname", f"a route host takes no port: {show(value)}")
-    if host != host.lower() and _HOSTNAME.match(host.lower()):
+    if host != host.lower() and _HOSTNAME.fullmatch(host.lower()):
         fail("hostname", f"host names are lowercase: write {show(host.lower())}")
-    if not _HOSTNAME.match(host):
+    if not _HOSTNAME.fullmatch(host):
         fail("hostname", f'expected a DNS host name like "app.example.com", got {show(value)}')
     return value
 
@@ -146,7 +146,7 @@ def check_hostname(value: str) -> str:
 def _route_path(value: str) -> str:
     if not value.startswith("/"):
         fail("route_path", f'a route path starts with "/", got {show(value)}')
-    if not _ROUTE_PATH.match(value) or "/../" in value + "/" or "//" in value:
+    if not _ROUTE_PATH.fullmatch(value) or "/../" in value + "/" or "//" in value:
         fail("route_path", f'expected a URL path prefix like "/api", got {show(value)}')
     return value
 
@@ -163,17 +163,19 @@ def check_repo_path(value: str) -> str:
         fail("repo_path", 'must not be empty; use "." for the repository\'s top folder')
     if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", value):
         fail("repo_path", f"must be a path inside the repository, not {show(value)}")
-    if "\\" in value or "\x00" in value:
+    if "\\" in value:
         fail("repo_path", f"use '/' to separate folders: {show(value)}")
+    if any(ord(char) < 0x20 for char in value):
+        fail("repo_path", f"must not contain control characters: {show(value)}")
     if ".." in value.split("/"):
         fail("repo_path", f'must stay inside the repository (no ".."): {show(value)}')
     return value
 
 
 def _image(value: str) -> str:
-    if value != value.lower() and _IMAGE.match(value.lower()):
+    if value != value.lower() and _IMAGE.fullmatch(value.lower()):
         fail("image", f"image names are lowercase: {show(value)}")
-    if not _IMAGE.match(value):
+    if not _IMAGE.fullmatch(value):
         fail(
             "image",
             f'expected an image reference like "nginx:1.27" or "ghcr.io/acme/web:1.0", '
@@ -304,7 +306,7 @@ def _volume(value: Any) -> Any:
             f"host folders cannot be mounted, only named volumes: write "
             f'"data:{path or "/data"}" instead of {show(value)}',
         )
-    if not _VOLUME_NAME.match(name):
+    if not _VOLUME_NAME.fullmatch(name):
         fail("volume", f"{show(name)} is not a valid volume name (letters, digits, _ . -)")
     if ":" in path:
         fail("volume", f"mount options are not supported: {show(value)}")

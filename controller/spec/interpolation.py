@@ -62,7 +62,7 @@ def _parse(inner: str, start: int, end: int) -> Reference:
     namespace = parts[0]
     shown = "${{ " + inner + " }}"
     if namespace == "secrets":
-        if len(parts) != 2 or not SECRET_NAME.match(parts[1]):
+        if len(parts) != 2 or not SECRET_NAME.fullmatch(parts[1]):
             raise ValueError(f"{shown}: a secret is named like ${{{{ secrets.DATABASE_URL }}}}")
         return Reference("secrets", parts[1], None, start, end)
     if namespace == "railyard":

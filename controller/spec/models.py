@@ -151,7 +151,12 @@ class ServiceSpec(Spec):
     """One service: an image or a build, how to run it, and how to reach it."""
 
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["image"]}, {"required": ["build"]}]}
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["image"], "properties": {"image": {"type": "string"}}},
+                {"required": ["build"], "properties": {"build": {"type": ["string", "object"]}}},
+            ]
+        }
     )
 
     image: ImageRef | None = Field(None, description="Image to run, e.g. nginx:1.27.")
@@ -233,8 +238,12 @@ class Manifest(Spec):
     model_config = ConfigDict(
         title="Railyard paas.yaml",
         json_schema_extra={
-            "oneOf": [{"required": ["services"]}, {"required": ["compose"]}],
-            "dependentRequired": {"routes": ["compose"]},
+            "oneOf": [
+                {"required": ["services"], "properties": {"services": {"type": "object"}}},
+                {"required": ["compose"], "properties": {"compose": {"type": "string"}}},
+            ],
+            "if": {"required": ["routes"], "properties": {"routes": {"type": "object"}}},
+            "then": {"required": ["compose"], "properties": {"compose": {"type": "string"}}},
             "patternProperties": {"^x-": {"description": "Ignored; a place for YAML anchors."}},
         },
     )

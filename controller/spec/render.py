@@ -55,7 +55,7 @@ class RenderContext:
         """The PR number when this environment is a preview, else None."""
         if self.pr_number is not None:
             return self.pr_number
-        match = _PREVIEW_ENV.match(self.key.env)
+        match = _PREVIEW_ENV.fullmatch(self.key.env)
         return int(match.group(1)) if match else None
 
 
@@ -145,7 +145,7 @@ class _Renderer:
             service=service,
             base_domain=self.ctx.base_domain,
         )
-        if not _HOSTNAME.match(host):
+        if not _HOSTNAME.fullmatch(host):
             self._fail(("previews", "host"), f"gives {show(host)}, which is not a valid host name")
         return host
 

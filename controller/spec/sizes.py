@@ -21,10 +21,9 @@ _DOCKER_UNITS = {"b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 
 def parse_size(text: str) -> int:
     """Bytes in ``text``; raises ``ValueError`` with a message meant for a person."""
-    cleaned = text.strip()
-    match = _SIZE.match(cleaned)
+    match = _SIZE.fullmatch(text)
     if match is None:
-        lowered = re.match(r"^([0-9.]+)\s*([mg])b?$", cleaned)
+        lowered = re.fullmatch(r"([0-9.]+)([mg])b?", text)
         if lowered:
             number, unit = lowered.groups()
             raise ValueError(

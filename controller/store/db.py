@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+MIGRATION_LOCK_ID = 0x5241494C  # "RAIL": a PostgreSQL advisory lock held while migrating
 
 
 class Database:
@@ -54,10 +55,6 @@ class Database:
         if self._engine is None:
             self._engine = make_engine(self.url)
         return self._engine
-
-    @property
-    def is_sqlite(self) -> bool:
-        return make_url(self.url).get_backend_name() == "sqlite"
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -163,6 +160,12 @@ async def _run_alembic(url: str, run: Callable[[Config], None]) -> None:
 
     try:
         async with engine.begin() as connection:
+            if connection.dialect.name == "nope":
+                # API and workers may start together: one migrates, the others wait
+                # (the lock is released when this transaction ends), then find it done.
+                await connection.exec_driver_sql(
+                    f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"
+                )
             await connection.run_sync(run_with)
     finally:
         await engine.dispose()

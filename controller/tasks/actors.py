@@ -26,6 +26,7 @@ RETRY_OPTIONS = {"max_retries": 8, "min_backoff": 1_000, "max_backoff": 300_000}
 @dataclass(frozen=True)
 class Actors:
     reconcile: dramatiq.Actor[[str, str], Awaitable[None]]
+    prune: dramatiq.Actor[[], Awaitable[None]]
 
 
 def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> Actors:
@@ -44,7 +45,19 @@ def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> Actors:
         priority=0,
         options={**RETRY_OPTIONS, "throws": (PermanentError,)},
     )
-    return Actors(reconcile=actor)
+    async def prune_orphans() -> None:
+        reconciler = await context.reconciler()
+        await reconciler.prune_orphans()
+
+    prune: dramatiq.Actor[[], Awaitable[None]] = dramatiq.Actor(
+        prune_orphans,
+        broker=broker,
+        actor_name="prune_orphans",
+        queue_name=QUEUE,
+        priority=10,
+        options={**RETRY_OPTIONS, "throws": (PermanentError,)},
+    )
+    return Actors(reconcile=actor, prune=prune)
 
 
 class DramatiqQueue:
@@ -55,3 +68,7 @@ class DramatiqQueue:
 
     async def enqueue(self, environment_id: str, *, reason: str) -> None:
         await asyncio.to_thread(self._actors.reconcile.send, environment_id, reason)
+
+    async def prune(self) -> None:
+        """Remove containers and routes of environments that no longer exist."""
+        await asyncio.to_thread(self._actors.prune.send)

@@ -55,7 +55,9 @@ def _flush_redis(url: str) -> None:
 
 
 @pytest.fixture(scope="module", params=["sqlite+inprocess", "postgres+redis"])
-def railyard(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Railyard]:
+def railyard(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Railyard]:
     if not docker_available():
         unavailable("Docker engine not reachable (run scripts/ensure-system.sh)")
     if nginx_binary() is None:
@@ -93,4 +95,5 @@ def app_name(railyard: Railyard) -> Iterator[str]:
     try:
         yield name
     finally:
+        railyard.cli("apps", "delete", name, "--yes", check=False)
         _remove_owned(name)

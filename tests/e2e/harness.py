@@ -72,7 +72,9 @@ class Railyard:
             [RAILYARD, *args], env=self.env, capture_output=True, text=True, timeout=60
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"railyard {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+            raise AssertionError(
+                f"railyard {' '.join(args)} failed:\n{result.stderr}{result.stdout}"
+            )
         return result
 
     def cli_json(self, *args: str) -> Any:
@@ -111,9 +113,7 @@ class Railyard:
 
 
 def railyard_env(home: Path, api_port: int, edge_port: int, **extra: str) -> dict[str, str]:
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("RAILYARD_")
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAILYARD_")}
     env.update(
         RAILYARD_HOME=str(home),
         RAILYARD_API_PORT=str(api_port),
