@@ -111,8 +111,8 @@ CASES = [
     pytest.param(
         env(WEB),
         ObservedEnvironment((OLD,), (), frozenset({WEB.image})),
-        ["SwitchRoutes"],
-        id="drift: a route removed behind our back is restored",
+        ["AwaitHealthy", "SwitchRoutes"],
+        id="drift: a route removed behind our back is restored after a health check",
     ),
     pytest.param(
         env(WEB),
@@ -121,7 +121,7 @@ CASES = [
             (RouteTarget("shop.localhost", "/", "web", ("127.0.0.1:1",)),),
             frozenset({WEB.image}),
         ),
-        ["SwitchRoutes"],
+        ["AwaitHealthy", "SwitchRoutes"],
         id="drift: a route pointing elsewhere is corrected",
     ),
     pytest.param(
