@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -220,6 +221,144 @@ def redeploy(name: str) -> None:
     """Reconcile the app's production environment now, at its branch head."""
     ApiClient.from_environment().post(f"/apps/{name}/redeploy")
     console.print(f"redeploy of {name} queued: `railyard deployments {name}`")
+
+
+@app.command()
+@friendly
+def plan(
+    name: str,
+    env: Annotated[str, typer.Option(help="production or pr-N")] = "production",
+    json_output: JsonOption = False,
+) -> None:
+    """What a reconcile would do now, without doing it (a dry run for review)."""
+    body = ApiClient.from_environment().get(f"/apps/{name}/plan", params={"env": env})
+    if json_output:
+        _print_json(body)
+        return
+    console.print(f"{name}/{body['environment']} at {_short(body['revision'])}: {body['summary']}")
+    for index, step in enumerate(body["steps"], start=1):
+        console.print(f"  {index}. {step}", highlight=False)
+
+
+@app.command()
+@friendly
+def logs(
+    name: str,
+    service: Annotated[str | None, typer.Argument(help="Only this service.")] = None,
+    env: Annotated[str, typer.Option(help="production or pr-N")] = "production",
+    tail: Annotated[int, typer.Option(help="Lines per container.")] = 100,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+) -> None:
+    """The containers' logs, each line prefixed with service/replica."""
+    client = ApiClient.from_environment()
+    params: dict[str, str | int] = {"env": env, "tail": tail}
+    if service:
+        params["service"] = service
+    seen: list[str] = []
+    while True:
+        text: str = client.request_text("GET", f"/apps/{name}/logs", params=params)
+        lines = text.splitlines()
+        fresh = lines if not seen else _after(seen, lines)
+        for line in fresh:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        seen = lines
+        if not follow:
+            return
+        time.sleep(1.0)
+
+
+def _after(previous: list[str], current: list[str]) -> list[str]:
+    """The lines of ``current`` that come after the last line already printed."""
+    if not previous:
+        return current
+    last = previous[-1]
+    for index in range(len(current) - 1, -1, -1):
+        if current[index] == last:
+            return current[index + 1 :]
+    return current
+
+
+@app.command()
+@friendly
+def deploy(
+    name: str,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Show the deployment's steps as they happen.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to follow before giving up.")] = 600,
+) -> None:
+    """Deploy the branch head now (like a push would); --follow shows progress until done."""
+    client = ApiClient.from_environment()
+    before = {row["id"] for row in client.get(f"/apps/{name}/deployments", params={"limit": 20})}
+    client.post(f"/apps/{name}/redeploy")
+    if not follow:
+        console.print(f"deploy of {name} queued: `railyard deployments {name}`")
+        return
+    deadline = time.monotonic() + timeout
+    printed = 0
+    current: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        if current is None:
+            rows = client.get(f"/apps/{name}/deployments", params={"limit": 5})
+            fresh = [row for row in rows if row["id"] not in before]
+            if not fresh:
+                time.sleep(0.3)
+                continue
+            current = fresh[-1]
+            console.print(f"deployment {current['id'][:8]} of {_short(current['revision'])}")
+        detail = client.get(f"/deployments/{current['id']}")
+        for event in detail["events"][printed:]:
+            style = {"error": "red", "warning": "yellow"}.get(event["level"], "")
+            message = event["message"].splitlines() or [""]
+            text = f"  {event['reason']:<16} {message[0]}"
+            console.print(f"[{style}]{text}[/{style}]" if style else text, highlight=False)
+        printed = len(detail["events"])
+        if detail["status"] not in ("pending", "running"):
+            colour = "green" if detail["status"] == "succeeded" else "red"
+            console.print(f"[{colour}]{detail['status']}[/{colour}]", highlight=False)
+            if detail["status"] != "succeeded":
+                raise typer.Exit(1)
+            return
+        time.sleep(0.3)
+    errors.print(
+        f"still running after {timeout:g}s: `railyard deployment {current and current['id']}`"
+    )
+    raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def deliveries(name: str, json_output: JsonOption = False) -> None:
+    """Webhook deliveries of an app, newest first, with what each one caused (or why not)."""
+    rows = ApiClient.from_environment().get(f"/apps/{name}/deliveries")
+    if json_output:
+        _print_json(rows)
+        return
+    table = Table("received", "provider", "event", "ref", "revision", "outcome")
+    for row in rows:
+        table.add_row(
+            str(row.get("received_at", ""))[5:19].replace("T", " "),
+            row.get("provider", ""),
+            row.get("event", ""),
+            row.get("ref") or "",
+            _short(row.get("revision")),
+            row.get("outcome", ""),
+        )
+    console.print(table)
+
+
+@apps_app.command("rotate-secret")
+@friendly
+def apps_rotate_secret(name: str, json_output: JsonOption = False) -> None:
+    """Replace the app's webhook secret; prints the new one (shown once)."""
+    body = ApiClient.from_environment().post(f"/apps/{name}/webhook-secret/rotate")
+    if json_output:
+        _print_json(body)
+        return
+    console.print(f"new webhook secret for {name}: {body['webhook_secret']}  (shown once)")
 
 
 def main() -> None:

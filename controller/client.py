@@ -45,6 +45,12 @@ class ApiClient:
         return cls(base_url, token)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, f"/api/v1{path}", **kwargs)
         except httpx.HTTPError as exc:
@@ -58,9 +64,11 @@ class ApiClient:
             except ValueError:
                 body = {"message": response.text or response.reason_phrase}
             raise ApiError(response.status_code, body if isinstance(body, dict) else {})
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response
+
+    def request_text(self, method: str, path: str, **kwargs: Any) -> str:
+        response = self._send(method, path, **kwargs)
+        return response.text
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)

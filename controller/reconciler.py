@@ -18,6 +18,7 @@ from datetime import datetime
 
 from controller.errors import (
     ManifestError,
+    NotFoundError,
     PermanentError,
     RailyardError,
     SourceError,
@@ -58,6 +59,12 @@ class Target:
     environment: Environment
     app: App
     key: EnvironmentKey
+
+
+@dataclass(frozen=True)
+class Preview:
+    revision: str
+    plan: Plan
 
 
 @dataclass(frozen=True)
@@ -111,15 +118,17 @@ class Reconciler:
                 return await self._record_no_changes(target, revision, trigger)
             return await self._deploy(target, desired, plan, trigger)
 
-    async def preview(self, environment_id: str) -> Plan:
-        """The plan a reconcile would execute now, without executing it (a dry run)."""
+    async def preview(self, environment_id: str) -> Preview:
+        """The plan a reconcile would execute now, without executing it (a dry run).
+
+        Raises ManifestError when the manifest at that revision is invalid."""
         target = await self._load(environment_id)
         if target is None:
-            return Plan()
+            raise NotFoundError(f"environment '{environment_id}' not found")
         revision = await self._resolve_revision(target, "redeploy")
         manifest = await self._read_manifest(target, revision)
         desired = await self._render(target, manifest, revision)
-        return make_plan(desired, await self.observe(desired))
+        return Preview(revision, make_plan(desired, await self.observe(desired)))
 
     async def prune_orphans(self) -> list[str]:
         """Remove what carries our labels but belongs to no environment on record.

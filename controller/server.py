@@ -24,13 +24,17 @@ from fastapi import FastAPI
 
 from controller.api.app import create_app
 from controller.api.bootstrap import bootstrap
+from controller.executor import Executor
+from controller.health import HttpProber
+from controller.locks import InProcessLocks
+from controller.reconciler import Reconciler
 from controller.router import make_router
 from controller.router.base import Router
 from controller.runtime import make_runtime
 from controller.runtime.base import Runtime
 from controller.settings import Settings, load_settings
 from controller.source import make_source
-from controller.status import make_status_router
+from controller.status import PreviewPlan, make_status_router
 from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
 from controller.store.models import DeploymentStatus, utcnow
@@ -74,6 +78,7 @@ class Services:
     router: Router
     runtime: Runtime
     queue: DramatiqQueue
+    preview: PreviewPlan
 
 
 def build_api(settings: Settings, services: Services) -> FastAPI:
@@ -82,7 +87,7 @@ def build_api(settings: Settings, services: Services) -> FastAPI:
         database=services.database,
         queue=services.queue,
         extra_routers=[
-            make_status_router(services.runtime, services.router),
+            make_status_router(services.runtime, services.router, services.preview),
             make_webhook_router(),
         ],
     )
@@ -103,14 +108,27 @@ async def start_services(settings: Settings) -> Services:
     await router.start()
     worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS)
     worker.start()
+    runtime = make_runtime(settings)
+    source = make_source(settings)
+    dry_run = Reconciler(
+        database=database,
+        runtime=runtime,
+        router=router,
+        source=source,
+        executor=Executor(runtime, router, source, HttpProber()),
+        locks=InProcessLocks(),
+        base_domain=settings.base_domain,
+        drain_seconds=settings.drain_seconds,
+    )
     return Services(
         database=database,
         broker=broker,
         worker=worker,
         context=context,
         router=router,
-        runtime=make_runtime(settings),
+        runtime=runtime,
         queue=DramatiqQueue(actors),
+        preview=dry_run.preview,
     )
 
 

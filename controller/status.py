@@ -1,28 +1,105 @@
-"""``GET /api/v1/apps/{app}/status``: what runs where, observed live from runtime and router.
+"""Live endpoints: what runs now (status), what a reconcile would do now (plan), and logs.
 
-The database says what was deployed; this endpoint asks Docker and the proxy what
-actually runs now, so the answer stays true after a crash or a hand edit.
+The database says what was deployed; these ask Docker, the proxy and Git, so the
+answers stay true after a crash or a hand edit.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controller.api.deps import CurrentAppDep, CurrentPrincipalDep, SessionDep, SettingsDep
+from controller.errors import NotFoundError
+from controller.reconciler import Preview
 from controller.router.base import Router
 from controller.runtime.base import Runtime
-from controller.state import EnvironmentKey
+from controller.settings import Settings
+from controller.state import EnvironmentKey, ObservedContainer, RouteTarget
+from controller.store.models import App, Deployment, Environment
 from controller.store.repositories import (
     DeploymentRepository,
     EnvironmentRepository,
     TenantRepository,
 )
 
+PreviewPlan = Callable[[str], Awaitable[Preview]]
+EnvQuery = Annotated[str, Query(description="environment name: production or pr-N")]
 
-def make_status_router(runtime: Runtime, router: Router) -> APIRouter:
-    api = APIRouter(prefix="/api/v1", tags=["status"])
+
+def _services(containers: list[ObservedContainer]) -> list[dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = {}
+    for container in containers:
+        entry = services.setdefault(
+            container.service,
+            {"name": container.service, "running": 0, "containers": []},
+        )
+        entry["running"] += int(container.running)
+        entry["containers"].append(
+            {
+                "name": container.name,
+                "state": container.state,
+                "address": container.address,
+                "revision": container.revision,
+                "spec_hash": container.spec_hash,
+            }
+        )
+    return sorted(services.values(), key=lambda s: s["name"])
+
+
+def _deployment(row: Deployment | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "status": row.status,
+        "revision": row.revision,
+        "error": row.error,
+        "created_at": row.created_at,
+    }
+
+
+def _environment(
+    environment: Environment,
+    containers: list[ObservedContainer],
+    routes: list[RouteTarget],
+    latest: Deployment | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    return {
+        "id": environment.id,
+        "name": environment.name,
+        "revision": environment.current_revision,
+        "services": _services(containers),
+        "routes": [
+            {"host": r.host, "path": r.path, "service": r.service, "upstreams": list(r.upstreams)}
+            for r in routes
+        ],
+        "urls": [f"http://{r.host}:{settings.edge_port}{r.path}" for r in routes],
+        "latest_deployment": _deployment(latest),
+    }
+
+
+def make_status_router(runtime: Runtime, router: Router, preview: PreviewPlan) -> APIRouter:
+    api = APIRouter(prefix="/api/v1", tags=["live"])
+
+    async def key_for(
+        session: AsyncSession, tenant_id: str, app: App, environment: Environment
+    ) -> EnvironmentKey:
+        tenant = await TenantRepository(session, None).get(tenant_id)
+        return EnvironmentKey(tenant.name if tenant else tenant_id, app.name, environment.name)
+
+    async def environment_named(
+        session: AsyncSession, tenant_id: str, app: App, name: str
+    ) -> Environment:
+        environment = await EnvironmentRepository(session, tenant_id).get_by_name(app.id, name)
+        if environment is None:
+            raise NotFoundError(f"app '{app.name}' has no environment '{name}'")
+        return environment
 
     @api.get("/apps/{app_id}/status", summary="What runs for an app, observed live")
     async def app_status(
@@ -31,69 +108,82 @@ def make_status_router(runtime: Runtime, router: Router) -> APIRouter:
         principal: CurrentPrincipalDep,
         settings: SettingsDep,
     ) -> dict[str, Any]:
-        tenant = await TenantRepository(session, None).get(principal.tenant_id)
-        tenant_name = tenant.name if tenant else principal.tenant_id
         environments = await EnvironmentRepository(session, principal.tenant_id).list_for_app(
             app.id
         )
         deployments = DeploymentRepository(session, principal.tenant_id)
-        body: list[dict[str, Any]] = []
+        body = []
         for environment in environments:
-            key = EnvironmentKey(tenant_name, app.name, environment.name)
-            containers = await runtime.list_containers(key)
-            routes = await router.observe(key)
+            key = await key_for(session, principal.tenant_id, app, environment)
             latest = await deployments.list_for_environment(environment.id, limit=1)
-            services: dict[str, dict[str, Any]] = {}
-            for container in containers:
-                entry = services.setdefault(
-                    container.service,
-                    {"name": container.service, "running": 0, "desired": 0, "containers": []},
-                )
-                entry["desired"] += 1
-                entry["running"] += int(container.running)
-                entry["containers"].append(
-                    {
-                        "name": container.name,
-                        "state": container.state,
-                        "address": container.address,
-                        "revision": container.revision,
-                        "spec_hash": container.spec_hash,
-                    }
-                )
-            edge = f"{settings.edge_host}:{settings.edge_port}"
             body.append(
-                {
-                    "id": environment.id,
-                    "name": environment.name,
-                    "revision": environment.current_revision,
-                    "services": sorted(services.values(), key=lambda s: s["name"]),
-                    "routes": [
-                        {
-                            "host": r.host,
-                            "path": r.path,
-                            "service": r.service,
-                            "upstreams": list(r.upstreams),
-                        }
-                        for r in routes
-                    ],
-                    "urls": [f"http://{r.host}:{settings.edge_port}{r.path}" for r in routes],
-                    "edge": edge,
-                    "latest_deployment": (
-                        {
-                            "id": latest[0].id,
-                            "status": latest[0].status,
-                            "revision": latest[0].revision,
-                            "error": latest[0].error,
-                            "created_at": latest[0].created_at,
-                        }
-                        if latest
-                        else None
-                    ),
-                }
+                _environment(
+                    environment,
+                    await runtime.list_containers(key),
+                    await router.observe(key),
+                    latest[0] if latest else None,
+                    settings,
+                )
             )
         return {
             "app": {"id": app.id, "name": app.name, "repo_url": app.repo_url, "branch": app.branch},
             "environments": body,
         }
+
+    @api.get("/environments/{environment_id}/plan", summary="What a reconcile would do now")
+    async def environment_plan(
+        environment_id: str, session: SessionDep, principal: CurrentPrincipalDep
+    ) -> dict[str, Any]:
+        environment = await EnvironmentRepository(session, principal.tenant_id).get_or_raise(
+            environment_id
+        )
+        result = await preview(environment.id)
+        return {
+            "environment_id": environment.id,
+            "environment": environment.name,
+            "revision": result.revision,
+            "summary": result.plan.summary(),
+            "steps": [str(step) for step in result.plan.steps],
+        }
+
+    @api.get("/apps/{app_id}/plan", summary="What a reconcile of one environment would do now")
+    async def app_plan(
+        app: CurrentAppDep,
+        session: SessionDep,
+        principal: CurrentPrincipalDep,
+        env: EnvQuery = "production",
+    ) -> dict[str, Any]:
+        environment = await environment_named(session, principal.tenant_id, app, env)
+        return await environment_plan(environment.id, session, principal)
+
+    @api.get(
+        "/apps/{app_id}/logs",
+        summary="The last lines of each container's log",
+        response_class=PlainTextResponse,
+    )
+    async def app_logs(
+        app: CurrentAppDep,
+        session: SessionDep,
+        principal: CurrentPrincipalDep,
+        env: EnvQuery = "production",
+        service: Annotated[str | None, Query(description="only this service")] = None,
+        tail: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> str:
+        environment = await environment_named(session, principal.tenant_id, app, env)
+        key = await key_for(session, principal.tenant_id, app, environment)
+        containers = [
+            c for c in await runtime.list_containers(key) if service is None or c.service == service
+        ]
+        if service is not None and not containers:
+            raise NotFoundError(f"no containers of service '{service}' in {env}")
+        chunks: list[str] = []
+        for container in containers:
+            try:
+                text = await runtime.container_logs(container.id, tail=tail)
+            except NotFoundError:
+                continue
+            prefix = f"{container.service}/{container.replica}"
+            chunks.extend(f"{prefix} | {line}" for line in text.splitlines())
+        return "\n".join(chunks) + ("\n" if chunks else "")
 
     return api
