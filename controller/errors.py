@@ -20,6 +20,7 @@ with exponential backoff and jitter.
         ├── RouterError           the proxy refused its configuration
         ├── BuildError            an image failed to build (temporary: the
         │                         build may depend on the network; recorded)
+        ├── ReleaseFailed         the release command exited non-zero
         └── HealthCheckFailed     new replicas never became healthy
 """
 
@@ -187,6 +188,16 @@ class BuildError(TemporaryError):
     def __init__(self, message: str, *, log_tail: str = "") -> None:
         super().__init__(message, details={"log_tail": log_tail} if log_tail else None)
         self.log_tail = log_tail
+
+
+class ReleaseFailed(TemporaryError):
+    """The release command exited non-zero; ``output`` holds its last lines."""
+
+    code = "release_failed"
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message, details={"log_tail": output} if output else None)
+        self.output = output
 
 
 class HealthCheckFailed(TemporaryError):

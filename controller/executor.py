@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from controller.errors import HealthCheckFailed, RailyardError
+from controller.errors import HealthCheckFailed, RailyardError, ReleaseFailed
 from controller.health import Prober, ProbeResult
 from controller.plan import (
     AwaitHealthy,
@@ -22,6 +22,7 @@ from controller.plan import (
     Plan,
     PullImage,
     RemoveContainer,
+    RunRelease,
     StartReplica,
     Step,
     SwitchRoutes,
@@ -55,6 +56,7 @@ class Executor:
         *,
         health_timeout: float = 60.0,
         stop_timeout: float = 10.0,
+        release_timeout: float = 600.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -64,6 +66,7 @@ class Executor:
         self.prober = prober
         self.health_timeout = health_timeout
         self.stop_timeout = stop_timeout
+        self.release_timeout = release_timeout
         self._sleep = sleep
         self._monotonic = monotonic
 
@@ -86,6 +89,8 @@ class Executor:
             case PullImage():
                 if not await self.runtime.image_exists(step.image):
                     await self.runtime.pull_image(step.image, lambda line: None)
+            case RunRelease():
+                await self._release(step, context)
             case StartReplica():
                 await self._start(step, context)
             case AwaitHealthy():
@@ -109,6 +114,23 @@ class Executor:
         )
         await self.runtime.build_image(step.image, archive, step.build, tail.append)
         await context.events("build_log", "\n".join(tail), "info")
+
+    async def _release(self, step: RunRelease, context: ExecutionContext) -> None:
+        command = step.service.release or ()
+        result = await self.runtime.run_task(
+            context.desired.key,
+            step.service,
+            command,
+            context.desired.revision,
+            timeout=self.release_timeout,
+        )
+        level = "info" if result.exit_code == 0 else "error"
+        await context.events("release_output", result.output.strip(), level)
+        if result.exit_code != 0:
+            raise ReleaseFailed(
+                f"release of {step.service.name} exited with {result.exit_code}",
+                output=result.output,
+            )
 
     async def _observe(self, context: ExecutionContext) -> list[ObservedContainer]:
         return await self.runtime.list_containers(context.desired.key)

@@ -3,8 +3,9 @@
 The one ordering rule (``planner.plan`` builds every plan this way):
 
 1. images first: build or pull each image that new replicas need, in dependency order;
-2. then, service by service in dependency order: for ``recreate`` services, remove the old
-   replicas; start the new replicas; wait until they are healthy;
+2. then, service by service in dependency order: run the release command of a new version;
+   for ``recreate`` services, remove the old replicas; start the new replicas; wait until
+   they are healthy;
 3. then ONE route switch for the whole environment, pointing at healthy replicas only;
 4. then, only if something that served traffic goes away, a drain pause;
 5. last, remove every container that is no longer wanted.
@@ -37,6 +38,17 @@ class PullImage:
 
     def __str__(self) -> str:
         return f"pull image {self.image} for {self.service}"
+
+
+@dataclass(frozen=True)
+class RunRelease:
+    """The service's release command (e.g. migrations), once, from the new image."""
+
+    service: DesiredService
+
+    def __str__(self) -> str:
+        command = " ".join(self.service.release or ())
+        return f"run release of {self.service.name}: {command}"
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,16 @@ class RemoveContainer:
         return f"remove {self.name} ({self.reason})"
 
 
-Step = BuildImage | PullImage | StartReplica | AwaitHealthy | SwitchRoutes | Drain | RemoveContainer
+Step = (
+    BuildImage
+    | PullImage
+    | RunRelease
+    | StartReplica
+    | AwaitHealthy
+    | SwitchRoutes
+    | Drain
+    | RemoveContainer
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,7 @@ class Plan:
 _KIND_LABELS = {
     "BuildImage": "build",
     "PullImage": "pull",
+    "RunRelease": "release",
     "StartReplica": "start",
     "AwaitHealthy": "health",
     "SwitchRoutes": "switch",

@@ -16,6 +16,7 @@ from controller.plan import (
     PullImage,
     RemoveContainer,
     RoutePlan,
+    RunRelease,
     StartReplica,
     Step,
     SwitchRoutes,
@@ -132,6 +133,8 @@ def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
                 images.append(BuildImage(service.name, service.image, service.build))
             else:
                 images.append(PullImage(service.name, service.image))
+        if service.release and not any(c.spec_hash == service.spec_hash for c in mine):
+            starts.append(RunRelease(service))
         if service.strategy == "recreate":
             for container in sorted(mine, key=lambda c: c.name):
                 if container.spec_hash != service.spec_hash or not container.running:

@@ -51,6 +51,9 @@ from controller.store.repositories import (
 
 log = logging.getLogger(__name__)
 
+NOT_RETRIED = frozenset({"health_check_failed", "build_failed", "release_failed"})
+"""Failures of the revision itself: retrying the same revision would fail the same way."""
+
 USER_TRIGGERS = frozenset({"push", "webhook", "poll", "redeploy", "app created", "watch"})
 
 

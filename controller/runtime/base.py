@@ -7,11 +7,20 @@ Only the adapters import ``docker``; they map its exceptions to
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
 
 BuildLog = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How a one-off container (a release command) ended."""
+
+    exit_code: int
+    output: str
 
 
 class Runtime(Protocol):
@@ -35,6 +44,20 @@ class Runtime(Protocol):
     ) -> ObservedContainer:
         """Create and start one replica with our labels, its port published on
         127.0.0.1:<ephemeral>. A leftover container of the same name is replaced."""
+        ...
+
+    async def run_task(
+        self,
+        key: EnvironmentKey,
+        service: DesiredService,
+        command: tuple[str, ...],
+        revision: str,
+        *,
+        timeout: float,
+    ) -> TaskResult:
+        """Run ``command`` once in a container of ``service``'s image and settings (no port,
+        never routed), wait for it to exit (killing it at ``timeout``), remove it, and
+        return its exit code and last output lines."""
         ...
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:

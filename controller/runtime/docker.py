@@ -32,7 +32,7 @@ from docker.types import LogConfig
 
 from controller import labels
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
-from controller.runtime.base import BuildLog
+from controller.runtime.base import BuildLog, TaskResult
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
 
 T = TypeVar("T")
@@ -124,6 +124,19 @@ def _environment(own: dict[str, str]) -> EnvironmentKey | None:
         return None
     tenant, app, env = (str(part) for part in parts)
     return EnvironmentKey(tenant, app, env)
+
+
+def task_options(
+    key: EnvironmentKey, service: DesiredService, command: tuple[str, ...], revision: str
+) -> dict[str, Any]:
+    """A one-off container of the service: same image, env and limits; no port; a spec-hash
+    label that never matches a service, so it can never be taken for a replica."""
+    options = container_options(key, service, revision, 0)
+    options.pop("ports", None)
+    options["name"] = docker_name(f"ry-{key.slug}-{service.name}-{service.spec_hash[:8]}-release")
+    options["labels"] = options["labels"] | {labels.SPEC_HASH: "task", labels.REPLICA: "-1"}
+    options["command"] = list(command)
+    return options
 
 
 def _host_port(ports: dict[str, list[dict[str, str]] | None]) -> int | None:
@@ -275,6 +288,42 @@ class DockerRuntime:
             return observe(container)
 
         return await self._run(f"start {options['name']}", start_sync)
+
+    async def run_task(
+        self,
+        key: EnvironmentKey,
+        service: DesiredService,
+        command: tuple[str, ...],
+        revision: str,
+        *,
+        timeout: float,
+    ) -> TaskResult:
+        options = task_options(key, service, command, revision)
+
+        def run_sync() -> TaskResult:
+            client = self._docker()
+            _remove_named(client, options["name"])
+            try:
+                container = client.containers.create(service.image, **options)
+            except docker.errors.ImageNotFound as exc:
+                raise RuntimeUnavailable(f"image {service.image!r} is not in the engine") from exc
+            try:
+                container.start()
+                try:
+                    result = container.wait(timeout=timeout)
+                    exit_code = int(result.get("StatusCode", -1))
+                except (OSError, docker.errors.APIError):
+                    container.kill()
+                    exit_code = -1
+                output: bytes = container.logs(stdout=True, stderr=True, tail=50)
+                text = output.decode("utf-8", errors="replace")
+                if exit_code == -1:
+                    text += f"\n(killed after {timeout:g}s)"
+                return TaskResult(exit_code, text)
+            finally:
+                _remove_named(client, container.id)
+
+        return await self._run(f"run task {options['name']}", run_sync)
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:
         def remove_sync() -> None:

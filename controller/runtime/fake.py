@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
-from controller.runtime.base import BuildLog
+from controller.runtime.base import BuildLog, TaskResult
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
 
 
@@ -38,6 +38,8 @@ class FakeRuntime:
         """Service names whose containers fail to start with RuntimeUnavailable."""
         self.exit_on_start: set[str] = set()
         """Service names whose containers start, then exit at once (a crashing app)."""
+        self.task_exit_codes: dict[str, int] = {}
+        """Per service name: the exit code its release command ends with (default 0)."""
         self.crash_logs: dict[str, str] = {}
         """Per service name: what a container that exits on start printed first."""
         self.unavailable = False
@@ -111,6 +113,20 @@ class FakeRuntime:
         if exited:
             self.logs[container.id] = self.crash_logs.get(service.name, "")
         return container
+
+    async def run_task(
+        self,
+        key: EnvironmentKey,
+        service: DesiredService,
+        command: tuple[str, ...],
+        revision: str,
+        *,
+        timeout: float,
+    ) -> TaskResult:
+        self._check()
+        self.operations.append(f"task {service.name}: {' '.join(command)}")
+        exit_code = self.task_exit_codes.get(service.name, 0)
+        return TaskResult(exit_code, f"ran {' '.join(command)}\n")
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:
         self._check()

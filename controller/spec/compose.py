@@ -119,8 +119,9 @@ def _names_key(path: Path, message: str) -> bool:
 
 
 def _keeps_text(path: Path) -> bool:
+    """Compose is read as YAML 1.2: ``22:22`` is a port mapping, not the base-60 number 1342."""
     match path:
-        case ("services", _, "environment" | "command" | "entrypoint", _):
+        case ("services", _, "environment" | "command" | "entrypoint" | "ports" | "expose", _):
             return True
         case ("services", _, "build", "args", _):
             return True

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from controller.errors import HealthCheckFailed, RouterError, RuntimeUnavailable
+from controller.errors import HealthCheckFailed, ReleaseFailed, RouterError, RuntimeUnavailable
 from controller.executor import Executor
 from controller.health import StaticProber
 from controller.planner import plan
@@ -170,3 +170,14 @@ async def test_killed_replica_is_replaced_by_the_next_reconcile(deployed: Harnes
     containers = await deployed.runtime.list_containers(KEY)
     assert all(c.running for c in containers) and len(containers) == 2
     assert victim.address not in await deployed.upstreams()
+
+
+async def test_failed_release_aborts_before_any_new_replica(deployed: Harness) -> None:
+    before = await deployed.upstreams()
+    deployed.runtime.task_exit_codes["web"] = 3
+    deployed.runtime.operations.clear()
+    with pytest.raises(ReleaseFailed, match="exited with 3"):
+        await deployed.converge(replace(V2, release=("migrate",)))
+    assert deployed.runtime.operations == ["task web: migrate"]
+    assert await deployed.upstreams() == before
+    assert any(reason == "release_output" for reason, _, _ in deployed.events)

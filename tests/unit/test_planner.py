@@ -218,3 +218,14 @@ def test_changing_only_routes_does_not_replace_containers() -> None:
     steps = plan(env(moved), ObservedEnvironment((OLD,), (routes_to(WEB, OLD),), frozenset())).steps
     assert [type(s) for s in steps] == [SwitchRoutes]
     assert not any(isinstance(s, BuildImage | PullImage) for s in steps)
+
+
+def test_release_runs_once_per_new_version_before_its_replicas() -> None:
+    migrating = replace(WEB_V2, release=("sh", "-c", "migrate"))
+    observed = ObservedEnvironment((OLD,), (routes_to(WEB, OLD),), frozenset({WEB_V2.image}))
+    steps = plan(env(migrating), observed).steps
+    assert [type(s).__name__ for s in steps][:3] == ["RunRelease", "StartReplica", "AwaitHealthy"]
+    scaled = replace(migrating, replicas=2)
+    current = running(migrating, 0, 30005)
+    again = plan(env(scaled), ObservedEnvironment((current,), (routes_to(WEB, current),))).steps
+    assert not any(type(s).__name__ == "RunRelease" for s in again), "scale-up: no release"
