@@ -182,6 +182,8 @@ class Reconciler:
         async with self.db.session() as session:
             repo = DeploymentRepository(session, None)
             for stale in await repo.unfinished(target.environment.id):
+                if stale.status != DeploymentStatus.RUNNING.value:
+                    continue
                 await repo.update(
                     stale,
                     status=DeploymentStatus.INTERRUPTED.value,
@@ -291,6 +293,7 @@ class Reconciler:
 
     async def _record_no_changes(self, target: Target, revision: str, trigger: str) -> Outcome:
         if revision == target.environment.current_revision:
+            await self._settle_pending(target, revision)
             return Outcome("unchanged")
         deployment = await self._create_deployment(
             target, revision, trigger, DeploymentStatus.RUNNING, plan_summary="no changes"
@@ -320,10 +323,48 @@ class Reconciler:
     ) -> Deployment:
         async with self.db.session() as session:
             repo = DeploymentRepository(session, None)
-            deployment = await repo.create(
-                target.environment, revision=revision, trigger=trigger, status=status
+            claimed: Deployment | None = None
+            for pending in await repo.unfinished(target.environment.id):
+                if pending.status != DeploymentStatus.PENDING.value:
+                    continue
+                if pending.revision == revision and claimed is None:
+                    claimed = pending
+                    continue
+                await self._supersede(repo, pending, revision)
+            if claimed is None:
+                claimed = await repo.create(
+                    target.environment, revision=revision, trigger=trigger, status=status
+                )
+            return await repo.update(
+                claimed, status=status.value, started_at=self.clock(), plan_summary=plan_summary
             )
-            return await repo.update(deployment, started_at=self.clock(), plan_summary=plan_summary)
+
+    async def _settle_pending(self, target: Target, revision: str) -> None:
+        """Pending records of what already runs are done; others are superseded by it."""
+        async with self.db.session() as session:
+            repo = DeploymentRepository(session, None)
+            for pending in await repo.unfinished(target.environment.id):
+                if pending.status != DeploymentStatus.PENDING.value:
+                    continue
+                if pending.revision == revision:
+                    await repo.update(
+                        pending,
+                        status=DeploymentStatus.SUCCEEDED.value,
+                        finished_at=self.clock(),
+                        plan_summary="no changes",
+                    )
+                    await repo.add_event(pending, "no_changes", "this revision already runs")
+                else:
+                    await self._supersede(repo, pending, revision)
+
+    async def _supersede(self, repo: DeploymentRepository, pending: Deployment, by: str) -> None:
+        await repo.update(
+            pending,
+            status=DeploymentStatus.SUPERSEDED.value,
+            finished_at=self.clock(),
+            error=f"superseded by revision {by[:12]}",
+        )
+        await repo.add_event(pending, "superseded", f"a newer revision {by[:12]} was deployed")
 
     async def _finish(
         self, deployment: Deployment, status: DeploymentStatus, *, error: str | None = None

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from controller.errors import RailyardError
+from controller.records import note_pending
 from controller.source.base import Source
 from controller.store.db import Database
 from controller.store.models import App
@@ -98,6 +99,7 @@ class Triggers:
         if environment is None:
             return False
         log.info("poll: %s moved to %s", app.name, head[:12])
+        await note_pending(self.db, environment.id, head, "poll")
         await self.queue.enqueue(environment.id, reason="poll")
         return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from controller.api.deps import ReconcileQueue
+from controller.records import note_pending
 from controller.store.crypto import SecretBox
 from controller.store.db import Database
 from controller.store.repositories import (
@@ -64,4 +65,6 @@ class StoreWebhookBackend:
                 app.id, "production"
             )
         if environment is not None:
+            if event.revision:
+                await note_pending(self.db, environment.id, event.revision, "webhook")
             await self.queue.enqueue(environment.id, reason="webhook")

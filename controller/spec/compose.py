@@ -23,7 +23,7 @@ from controller.spec.compose_service import Problem, Translation, translate_serv
 from controller.spec.fields import show
 from controller.spec.issues import issues_from_validation
 from controller.spec.models import Manifest
-from controller.spec.source_map import Path, SourceMap, sort_issues
+from controller.spec.source_map import Locator, Path, SourceMap, sort_issues
 from controller.spec.yaml_loader import load_yaml
 
 ReadFile = Callable[[str], bytes | None]
@@ -36,7 +36,7 @@ def load_compose(manifest: Manifest, read_file: ReadFile) -> Manifest:
     """``manifest`` with its services taken from its Compose file (unchanged without one)."""
     if manifest.compose is None:
         return manifest
-    paas = manifest.source or SourceMap("paas.yaml")
+    paas: Locator = manifest.source or SourceMap("paas.yaml")
     path = manifest.compose
     text = read_file(path)
     if text is None:
@@ -45,20 +45,23 @@ def load_compose(manifest: Manifest, read_file: ReadFile) -> Manifest:
     document, source = load_yaml(text, filename=path, keep_text=_keeps_text)
     locator = _Locator(paas, source)
     if not isinstance(document, dict):
-        raise ManifestError([source.issue((), "expected a Compose file with services")])
+        issue = source.issue((), "expected a Compose file with services")
+        raise ManifestError([issue], filename=paas.filename)
     problems: list[Problem] = []
     document = _interpolate(document, (), problems)
     problems.extend(_top_level_problems(document))
     services = document.get("services")
     translations: dict[str, Translation] = {}
-    if isinstance(services, dict) and services:
+    if "services" not in document:
+        problems.append(((), 'a Compose file for Railyard needs "services"'))
+    elif not isinstance(services, dict):
+        problems.append((("services",), "expected a mapping of services"))
+    elif not services:
+        problems.append((("services",), "declare at least one service"))
+    else:
         compose_dir = posixpath.dirname(path)
         for name, body in services.items():
             translations[name] = translate_service(str(name), body, compose_dir)
-    elif "services" in document:
-        problems.append((("services",), "expected a mapping of services"))
-    else:
-        problems.append(((), 'a Compose file for Railyard needs "services"'))
     paas_problems = [
         (("routes", name), f"{show(name)} is not a service of {path}")
         for name in manifest.routes or {}
@@ -68,7 +71,7 @@ def load_compose(manifest: Manifest, read_file: ReadFile) -> Manifest:
         problems.extend(translation.problems)
         locator.origins.update(translation.origins)
     if problems or paas_problems:
-        issues = [source.issue(p, m, at_key=_names_key(p, m)) for p, m in problems]
+        issues = [source.issue(p, m, at_key=m.startswith("Compose key")) for p, m in problems]
         issues += [paas.issue(p, m, at_key=True) for p, m in paas_problems]
         raise ManifestError(sort_issues(issues), filename=paas.filename)
     return _validate(manifest, translations, locator)
@@ -91,16 +94,20 @@ def _validate(
     if problems:
         issues = [locator.issue(path, message) for path, message in problems]
         raise ManifestError(sort_issues(issues), filename=locator.paas.filename)
-    return resolved.with_source(manifest.source)
+    return resolved.with_source(locator)
 
 
 class _Locator:
     """Places a problem of the resolved manifest in the file that caused it."""
 
-    def __init__(self, paas: SourceMap, compose: SourceMap) -> None:
+    def __init__(self, paas: Locator, compose: SourceMap) -> None:
         self.paas = paas
         self.compose = compose
         self.origins: dict[Path, Path] = {}
+
+    @property
+    def filename(self) -> str:
+        return self.paas.filename
 
     def issue(self, path: Path, message: str, *, at_key: bool = False) -> ManifestIssue:
         if path[:1] == ("previews",):
@@ -112,10 +119,6 @@ class _Locator:
             if origin is not None:
                 return self.compose.issue((*origin, *path[end:]), message, at_key=at_key)
         return self.compose.issue(path, message, at_key=at_key)
-
-
-def _names_key(path: Path, message: str) -> bool:
-    return message.startswith("Compose key")
 
 
 def _keeps_text(path: Path) -> bool:

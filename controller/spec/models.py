@@ -45,7 +45,7 @@ from controller.spec.fields import (
     fail,
     show,
 )
-from controller.spec.source_map import SourceMap
+from controller.spec.source_map import Locator
 
 MAX_REPLICAS = 20
 DEFAULT_PREVIEW_HOST = "{service}-pr-{pr}.{app}.{base_domain}"
@@ -267,7 +267,7 @@ class Manifest(Spec):
         json_schema_extra={"default": {"enabled": False}},
     )
 
-    _source: SourceMap | None = PrivateAttr(None)
+    _source: Locator | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _services_or_compose(self) -> Manifest:
@@ -284,11 +284,11 @@ class Manifest(Spec):
         return self
 
     @property
-    def source(self) -> SourceMap | None:
+    def source(self) -> Locator | None:
         """Where each value was written, when the manifest came from text."""
         return self._source
 
-    def with_source(self, source: SourceMap | None) -> Manifest:
+    def with_source(self, source: Locator | None) -> Manifest:
         self._source = source
         return self
 

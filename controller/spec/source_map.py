@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from controller.errors import ManifestIssue
 
@@ -24,6 +25,15 @@ class Position:
 
     line: int
     column: int
+
+
+class Locator(Protocol):
+    """Turns a path and a message into a located issue (one file, or several)."""
+
+    @property
+    def filename(self) -> str: ...
+
+    def issue(self, path: Path, message: str, *, at_key: bool = False) -> ManifestIssue: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,205 @@
+"""The reconciler on fakes and a real SQLite database: what it records, and what it never does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from controller.executor import Executor
+from controller.health import StaticProber
+from controller.locks import InProcessLocks
+from controller.reconciler import Reconciler
+from controller.records import note_pending
+from controller.router.fake import FakeRouter
+from controller.runtime.fake import FakeRuntime
+from controller.source.fake import FakeSource
+from controller.state import EnvironmentKey
+from controller.store.db import Database, migrate
+from controller.store.models import Deployment, DeploymentStatus, Environment
+from controller.store.repositories import (
+    AppRepository,
+    DeploymentRepository,
+    EnvironmentRepository,
+    TenantRepository,
+)
+
+REPO = "https://git.example/acme/shop.git"
+KEY = EnvironmentKey("acme", "shop", "production")
+
+
+def manifest(image: str = "shop:v1", health: str = "/healthz") -> str:
+    return f"""version: 1
+services:
+  web:
+    image: {image}
+    port: 8080
+    healthcheck: {{path: {health}}}
+    routes: [{{host: shop.localhost}}]
+"""
+
+
+@dataclass
+class World:
+    db: Database
+    runtime: FakeRuntime
+    router: FakeRouter
+    source: FakeSource
+    prober: StaticProber
+    reconciler: Reconciler
+    environment_id: str
+
+    async def deployments(self) -> list[Deployment]:
+        async with self.db.session() as session:
+            return await DeploymentRepository(session, None).list_for_environment(
+                self.environment_id
+            )
+
+    async def environment(self) -> Environment:
+        async with self.db.session() as session:
+            return await EnvironmentRepository(session, None).get_or_raise(self.environment_id)
+
+    async def events(self, deployment: Deployment) -> list[str]:
+        async with self.db.session() as session:
+            rows = await DeploymentRepository(session, None).events(deployment.id)
+        return [row.reason for row in rows]
+
+    async def reconcile(self, trigger: str = "push") -> str:
+        outcome = await self.reconciler.reconcile(self.environment_id, trigger=trigger)
+        return outcome.status
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'railyard.db'}"
+    await migrate(url)
+    db = Database(url)
+    async with db.session() as session:
+        tenant = await TenantRepository(session, None).create("acme")
+        app = await AppRepository(session, tenant.id).create(
+            "shop", REPO, webhook_secret_encrypted="x"
+        )
+        environment = await EnvironmentRepository(session, tenant.id).get_by_name(
+            app.id, "production"
+        )
+    assert environment is not None
+    runtime = FakeRuntime(images=["shop:v1", "shop:v2"])
+    router, source, prober = FakeRouter(), FakeSource(), StaticProber()
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    executor = Executor(runtime, router, source, prober, health_timeout=0.0, sleep=no_wait)
+    reconciler = Reconciler(
+        database=db,
+        runtime=runtime,
+        router=router,
+        source=source,
+        executor=executor,
+        locks=InProcessLocks(),
+    )
+    yield World(db, runtime, router, source, prober, reconciler, environment.id)
+    await db.close()
+
+
+async def test_first_push_deploys_and_records(world: World) -> None:
+    sha = world.source.push(REPO, {"paas.yaml": manifest()})
+    assert await world.reconcile() == "succeeded"
+    [deployment] = await world.deployments()
+    assert (deployment.revision, deployment.status) == (sha, "succeeded")
+    assert (await world.environment()).current_revision == sha
+    assert len(await world.runtime.list_containers(KEY)) == 1
+    reasons = await world.events(deployment)
+    assert reasons[0] == "planned" and "route_switched" in reasons
+
+
+async def test_a_converged_resync_writes_nothing(world: World) -> None:
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    operations, applies = len(world.runtime.operations), len(world.router.applied)
+    assert await world.reconcile("resync") == "unchanged"
+    assert len(await world.deployments()) == 1
+    assert (len(world.runtime.operations), len(world.router.applied)) == (operations, applies)
+
+
+async def test_invalid_manifest_is_recorded_once_and_touches_nothing(world: World) -> None:
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    before = await world.runtime.list_containers(KEY)
+    bad = world.source.push(REPO, {"paas.yaml": "version: 1\nservices:\n  web: {port: x}\n"})
+    assert await world.reconcile() == "failed"
+    assert await world.reconcile("resync") == "unchanged", "keeps the last good revision"
+    latest, *_ = await world.deployments()
+    assert (latest.revision, latest.status) == (bad, "failed")
+    assert latest.error is not None and "services.web" in latest.error
+    assert len(await world.deployments()) == 2, "the resync did not record it again"
+    assert await world.runtime.list_containers(KEY) == before
+
+
+async def test_unhealthy_revision_is_not_retried_by_resync(world: World) -> None:
+    good = world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
+    world.prober.unhealthy.add("web")
+    assert await world.reconcile() == "failed"
+    starts = sum(op.startswith("start") for op in world.runtime.operations)
+    assert await world.reconcile("resync") == "unchanged"
+    assert sum(op.startswith("start") for op in world.runtime.operations) == starts
+    assert (await world.environment()).current_revision == good
+    [container] = await world.runtime.list_containers(KEY)
+    assert container.revision == good
+
+
+async def test_intermediate_pushes_are_superseded_by_the_last(world: World) -> None:
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    first = world.source.push(REPO, {"README": "1"})
+    await note_pending(world.db, world.environment_id, first, "webhook")
+    last = world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
+    await note_pending(world.db, world.environment_id, last, "webhook")
+    await note_pending(world.db, world.environment_id, last, "poll")  # a duplicate notice
+    assert await world.reconcile("webhook") == "succeeded"
+    statuses = {d.revision: d.status for d in await world.deployments()}
+    assert statuses[first] == "superseded" and statuses[last] == "succeeded"
+    assert len(await world.deployments()) == 3
+
+
+async def test_a_deployment_left_running_by_a_dead_worker_is_marked_interrupted(
+    world: World,
+) -> None:
+    sha = world.source.push(REPO, {"paas.yaml": manifest()})
+    async with world.db.session() as session:
+        environment = await EnvironmentRepository(session, None).get_or_raise(world.environment_id)
+        await DeploymentRepository(session, None).create(
+            environment, revision=sha, trigger="push", status=DeploymentStatus.RUNNING
+        )
+    assert await world.reconcile() == "succeeded"
+    statuses = sorted(d.status for d in await world.deployments())
+    assert statuses == ["interrupted", "succeeded"]
+
+
+async def test_drift_is_repaired_and_recorded(world: World) -> None:
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    [container] = await world.runtime.list_containers(KEY)
+    world.runtime.kill(container.id)
+    assert await world.reconcile("resync") == "succeeded"
+    latest, *_ = await world.deployments()
+    assert latest.trigger == "drift"
+    assert "drift_repaired" in await world.events(latest)
+    assert [c.running for c in await world.runtime.list_containers(KEY)] == [True]
+
+
+async def test_deleting_the_app_prunes_its_containers_and_routes(world: World) -> None:
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    environment = await world.environment()
+    async with world.db.session() as session:
+        apps = AppRepository(session, environment.tenant_id)
+        await apps.delete(await apps.get_or_raise(environment.app_id))
+    removed = await world.reconciler.prune_orphans()
+    assert removed
+    assert await world.runtime.list_containers() == []
+    assert await world.router.environments() == []
