@@ -138,8 +138,14 @@ def _top_level_problems(document: Mapping[str, Any]) -> list[Problem]:
             continue
         if key not in SUPPORTED_TOP_LEVEL_KEYS:
             problems.append(((key,), unsupported(key)))
-        elif key in ("volumes", "networks") and isinstance(value, dict):
+        elif key in ("volumes", "networks") and value is not None:
+            if not isinstance(value, dict):
+                problems.append(((key,), f"expected a mapping, got {show(value)}"))
+                continue
             for name, options in value.items():
+                if options is not None and not isinstance(options, dict):
+                    problems.append(((key, name), f"expected a mapping, got {show(options)}"))
+                    continue
                 for option in options or {}:
                     problems.append(((key, name, option), unsupported(option)))
     return problems

@@ -251,7 +251,13 @@ class _ServiceReader:
             if key in check:
                 spec[key] = check[key]
                 self.out.origins[(*self.at, "healthcheck", key)] = (*self.at, "healthcheck", key)
-        words = [test] if isinstance(test, str) else [str(word) for word in test or []]
+        if isinstance(test, list):
+            words = [str(word) for word in test]
+        elif isinstance(test, str) or test is None:
+            words = [test or ""]
+        else:
+            self.problem(("healthcheck", "test"), f"expected a command, got {show(test)}")
+            return
         match = _HTTP_CHECK.search(" ".join(words))
         if match:
             # A command that fetches a local URL becomes Railyard's own HTTP check; any
@@ -339,17 +345,24 @@ class _ServiceReader:
                 resources["memory"] = self._bytes(resources["memory"])
             self.out.spec["resources"] = resources
 
+    def _mapping(self, value: Any, where: Path) -> dict[str, Any]:
+        """``value`` when it is a mapping (or absent); else a problem and an empty mapping."""
+        if value is None or isinstance(value, dict):
+            return value or {}
+        self.problem(where, f"expected a mapping, got {show(value)}")
+        return {}
+
     def _deploy_section(self, deploy: dict[str, Any], resources: dict[str, Any]) -> None:
         for key in deploy:
             if key not in SUPPORTED_DEPLOY_KEYS:
                 self.problem(("deploy", key), unsupported(key))
         if "replicas" in deploy:
             self.put("replicas", deploy["replicas"], ("deploy", "replicas"))
-        limits_section = deploy.get("resources") or {}
+        limits_section = self._mapping(deploy.get("resources"), ("deploy", "resources"))
         for key in limits_section:
             if key != "limits":
                 self.problem(("deploy", "resources", key), unsupported(key))
-        limits = limits_section.get("limits") or {}
+        limits = self._mapping(limits_section.get("limits"), ("deploy", "resources", "limits"))
         for key, value in limits.items():
             if key in ("cpus", "memory", "pids"):
                 resources[key] = value
@@ -357,7 +370,7 @@ class _ServiceReader:
                 self.out.origins[(*self.at, "resources", key)] = where
             else:
                 self.problem(("deploy", "resources", "limits", key), unsupported(key))
-        update = deploy.get("update_config") or {}
+        update = self._mapping(deploy.get("update_config"), ("deploy", "update_config"))
         for key in update:
             if key != "order":
                 self.problem(("deploy", "update_config", key), unsupported(key))

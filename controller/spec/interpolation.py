@@ -12,6 +12,7 @@ Every ``${{`` starts a reference; there is no escape, which keeps the rule simpl
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ def _parse(inner: str, start: int, end: int) -> Reference:
                 f"{shown}: write services.<name>.url (or {', '.join(SERVICE_ATTRIBUTES[1:])})"
             )
         return Reference("services", parts[1], parts[2], start, end)
+    close = difflib.get_close_matches(namespace, ["secrets", "railyard", "services"], n=1)
+    if close:
+        fixed = "${{ " + ".".join([close[0], *parts[1:]]) + " }}"
+        raise ValueError(f"unknown reference {shown}; did you mean {fixed}?")
     raise ValueError(f"unknown reference {shown}: {_EXAMPLES}")
 
 

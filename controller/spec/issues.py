@@ -74,15 +74,19 @@ def _message(kind: str, value: Any, context: Mapping[str, Any], fallback: str) -
         return f"expected {_KINDS[kind]}, got {show(value)}"
     if kind in ("greater_than_equal", "greater_than"):
         bound = context.get("ge", context.get("gt"))
-        return f"must be at least {bound}, got {show(value)}"
+        return f"must be at least {_number(bound)}, got {show(value)}"
     if kind in ("less_than_equal", "less_than"):
         bound = context.get("le", context.get("lt"))
-        return f"must be at most {bound}, got {show(value)}"
+        return f"must be at most {_number(bound)}, got {show(value)}"
     if kind == "literal_error":
-        return f"expected one of {context.get('expected', '')}, got {show(value)}"
+        return f"expected {context.get('expected', '')}, got {show(value)}"
     if kind == "finite_number":
         return f"expected a finite number, got {show(value)}"
     return fallback.removeprefix("Value error, ")
+
+
+def _number(bound: Any) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
 def _unknown_key(loc: Path, model: type[BaseModel]) -> str:

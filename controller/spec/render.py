@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from controller.errors import ManifestError, ManifestIssue
 from controller.spec.fields import HOSTNAME, show
@@ -87,6 +88,28 @@ def image_for(ctx: RenderContext, name: str, build: BuildSource) -> str:
     return f"railyard/{ctx.key.tenant}-{ctx.key.app}-{name}:{digest}"
 
 
+def _healthcheck(svc: ServiceSpec) -> HealthCheck:
+    """The service's check; without one, its port must accept connections (if it has one)."""
+    check = svc.healthcheck
+    if check is None:
+        return HealthCheck(port=svc.port)
+    return HealthCheck(
+        path=check.path,
+        port=check.port or svc.port,
+        interval=check.interval,
+        timeout=check.timeout,
+        retries=check.retries,
+        start_period=check.start_period,
+    )
+
+
+def _resources(svc: ServiceSpec) -> Resources:
+    limits = svc.resources
+    if limits is None:
+        return Resources()
+    return Resources(memory_bytes=limits.memory, cpus=limits.cpus, pids=limits.pids)
+
+
 def branch_slug(branch: str) -> str:
     """``feature/Add_Login`` -> ``feature-add-login``: safe inside one DNS label."""
     slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
@@ -121,7 +144,7 @@ class _Renderer:
             self.names = [name for name in chosen if name in self.specs]
         self.routes = {name: self._routes(name) for name in self.names}
 
-    def _fail(self, path: Path, message: str) -> None:
+    def _fail(self, path: Path, message: str) -> NoReturn:
         issue = self.source.issue(path, message)
         raise ManifestError([issue], filename=self.source.filename)
 
@@ -152,37 +175,25 @@ class _Renderer:
     def service(self, name: str) -> DesiredService:
         svc = self.specs[name]
         build = _build_source(svc) if svc.build is not None else None
-        image = image_for(self.ctx, name, build) if build is not None else str(svc.image)
-        health = svc.healthcheck
-        resources = svc.resources
         deploy = svc.deploy
-        drain = deploy.drain_seconds if deploy and deploy.drain_seconds is not None else None
+        drain = self.ctx.drain_seconds
+        if deploy is not None and deploy.drain_seconds is not None:
+            drain = deploy.drain_seconds
         return DesiredService(
             name=name,
-            image=image,
+            image=image_for(self.ctx, name, build) if build is not None else str(svc.image),
             build=build,
             port=svc.port,
             env=self._env(name, svc),
             command=svc.command,
             entrypoint=svc.entrypoint,
             replicas=svc.replicas,
-            healthcheck=HealthCheck(
-                path=health.path,
-                port=health.port or svc.port,
-                interval=health.interval,
-                timeout=health.timeout,
-                retries=health.retries,
-                start_period=health.start_period,
-            )
-            if health is not None
-            else HealthCheck(port=svc.port),
-            resources=Resources(resources.memory, resources.cpus, resources.pids)
-            if resources is not None
-            else Resources(),
+            healthcheck=_healthcheck(svc),
+            resources=_resources(svc),
             routes=self.routes[name],
             depends_on=tuple(d for d in svc.depends_on if d in self.names),
-            strategy=deploy.strategy if deploy else "rolling",
-            drain_seconds=drain if drain is not None else self.ctx.drain_seconds,
+            strategy=deploy.strategy if deploy is not None else "rolling",
+            drain_seconds=drain,
             release=svc.release,
             volumes=tuple((volume.name, volume.path) for volume in svc.volumes),
         )

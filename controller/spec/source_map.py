@@ -71,10 +71,10 @@ def format_path(path: Path) -> str:
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
-            text += f".{part}" if text else part
+        elif _PLAIN_KEY.fullmatch(str(part)):
+            text += f".{part}" if text else str(part)
         else:
-            text += f"[{part!r}]"
+            text += f"[{str(part)!r}]"
     return text
 
 

@@ -47,9 +47,12 @@ def load_yaml(
         raise _single(filename, "the document is nested too deeply") from exc
     if root is None:
         raise _single(filename, "the file is empty")
-    _expanded_size(root, {}, set(), filename)
     converter = _Converter(filename, keep_text or (lambda _path: False))
-    value = converter.convert(root, (), 0)
+    try:
+        _expanded_size(root, {}, set(), filename)
+        value = converter.convert(root, (), 0)
+    except RecursionError as exc:
+        raise _single(filename, "the document is nested too deeply") from exc
     source = SourceMap(filename, converter.values, converter.keys)
     if converter.issues:
         raise ManifestError(sort_issues(converter.issues), filename=filename)
