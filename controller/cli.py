@@ -15,6 +15,7 @@ from rich.table import Table
 
 from controller.client import ApiClient
 from controller.errors import RailyardError
+from controller.spec.cli import validate_command
 
 app = typer.Typer(
     help="Railyard: git push -> containers behind routes, with zero downtime.",
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 apps_app = typer.Typer(help="Register and list apps.", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
+app.command("validate")(validate_command)
 
 console = Console()
 errors = Console(stderr=True)

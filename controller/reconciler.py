@@ -31,7 +31,13 @@ from controller.planner import plan as make_plan
 from controller.router.base import Router
 from controller.runtime.base import Runtime
 from controller.source.base import Source
-from controller.spec import Manifest, RenderContext, parse_manifest, render_environment
+from controller.spec import (
+    Manifest,
+    RenderContext,
+    load_compose,
+    parse_manifest,
+    render_environment,
+)
 from controller.spec.render import build_sources
 from controller.state import DesiredEnvironment, EnvironmentKey, ObservedEnvironment
 from controller.store.db import Database
@@ -218,7 +224,14 @@ class Reconciler:
         text = await self.source.read_file(target.app.repo_url, revision, path)
         if text is None:
             raise ManifestError.single(f"no {path} at revision {revision[:12]}", filename=path)
-        return parse_manifest(text, filename=path)
+        manifest = parse_manifest(text, filename=path)
+        if manifest.compose:
+            compose_text = await self.source.read_file(
+                target.app.repo_url, revision, manifest.compose
+            )
+            wanted = manifest.compose
+            manifest = load_compose(manifest, lambda p: compose_text if p == wanted else None)
+        return manifest
 
     async def _render(
         self, target: Target, manifest: Manifest, revision: str
@@ -234,6 +247,7 @@ class Reconciler:
             build_ids=build_ids,
             pr_number=target.environment.pr_number,
             drain_seconds=self.drain_seconds,
+            branch=target.environment.ref,
         )
         return render_environment(manifest, context)
 

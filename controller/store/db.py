@@ -19,7 +19,9 @@ no ``alembic.ini`` is needed at run time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+_alembic_lock = threading.Lock()
 MIGRATION_LOCK_ID = 0x5241494C  # "RAIL": a PostgreSQL advisory lock held while migrating
 
 
@@ -146,11 +149,22 @@ async def downgrade(url: str, revision: str = "base") -> None:
 
 
 async def _run_alembic(url: str, run: Callable[[Config], None]) -> None:
-    """Run an Alembic command on a connection of this loop's engine.
+    """Run an Alembic command in a worker thread, on an event loop of its own.
 
-    The migration environment (``migrations/env.py``) uses the connection it is
-    handed, so this works from inside a running event loop.
+    The caller's loop stays free (``migrate`` works from inside a running loop), and
+    one command runs at a time per process, because Alembic's migration context is
+    process-global.
     """
+    await asyncio.to_thread(_run_alembic_serialized, url, run)
+
+
+def _run_alembic_serialized(url: str, run: Callable[[Config], None]) -> None:
+    with _alembic_lock:
+        asyncio.run(_run_alembic_on_connection(url, run))
+
+
+async def _run_alembic_on_connection(url: str, run: Callable[[Config], None]) -> None:
+    """Hand ``migrations/env.py`` one connection, inside one transaction."""
     engine = make_engine(url)
     config = alembic_config(url)
 
@@ -160,7 +174,7 @@ async def _run_alembic(url: str, run: Callable[[Config], None]) -> None:
 
     try:
         async with engine.begin() as connection:
-            if connection.dialect.name == "nope":
+            if connection.dialect.name == "postgresql":
                 # API and workers may start together: one migrates, the others wait
                 # (the lock is released when this transaction ends), then find it done.
                 await connection.exec_driver_sql(

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -83,6 +84,8 @@ class App(SQLModel, table=True):
     webhook_secret_encrypted: str
     last_seen_revision: str | None = None
     source_error: str | None = None
+    self_heal: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    """False: the periodic resync reports drift but does not repair it."""
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -98,6 +101,8 @@ class Environment(SQLModel, table=True):
     pr_number: int | None = None
     current_revision: str | None = None
     current_deployment_id: str | None = None
+    pinned_revision: str | None = None
+    """Set by a rollback: reconciles hold this revision until the next push or redeploy."""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
