@@ -333,6 +333,31 @@ def deploy(
 
 @app.command()
 @friendly
+def rollback(
+    name: str,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Deployment id (default: the previous good one).")
+    ] = None,
+    env: Annotated[str, typer.Option(help="production or pr-N")] = "production",
+) -> None:
+    """Return to an earlier deployment's revision; it holds until the next push or redeploy."""
+    client = ApiClient.from_environment()
+    if to and len(to) < 36:
+        rows = client.get(f"/apps/{name}/deployments", params={"limit": 200})
+        matches = [row["id"] for row in rows if row["id"].startswith(to)]
+        if len(matches) != 1:
+            errors.print(f"[red]error:[/red] {len(matches)} deployments start with {to!r}")
+            raise typer.Exit(1)
+        to = matches[0]
+    body = client.post(f"/apps/{name}/rollback", json={"to": to, "env": env})
+    console.print(
+        f"rolling {name}/{env} back to {_short(body['revision'])} "
+        f"(deployment {body['from_deployment'][:8]}): `railyard deployments {name}`"
+    )
+
+
+@app.command()
+@friendly
 def deliveries(name: str, json_output: JsonOption = False) -> None:
     """Webhook deliveries of an app, newest first, with what each one caused (or why not)."""
     rows = ApiClient.from_environment().get(f"/apps/{name}/deliveries")

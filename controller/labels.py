@@ -4,6 +4,7 @@ from __future__ import annotations
 
 PREFIX = "railyard."
 MANAGED = "railyard.managed"
+INSTANCE = "railyard.instance"
 TENANT = "railyard.tenant"
 APP = "railyard.app"
 ENV = "railyard.env"

@@ -97,6 +97,7 @@ class Reconciler:
         locks: Locks,
         base_domain: str = "localhost",
         drain_seconds: float = 2.0,
+        instance: str = "",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = database
@@ -107,6 +108,7 @@ class Reconciler:
         self.locks = locks
         self.base_domain = base_domain
         self.drain_seconds = drain_seconds
+        self.instance = instance
         self.clock = clock
 
     async def reconcile(self, environment_id: str, *, trigger: str = "resync") -> Outcome:
@@ -155,15 +157,16 @@ class Reconciler:
         for environment in environments:
             app, tenant = apps.get(environment.app_id), tenants.get(environment.tenant_id)
             if app is not None and tenant is not None:
-                known.add(EnvironmentKey(tenant.name, app.name, environment.name))
+                known.add(EnvironmentKey(tenant.name, app.name, environment.name, self.instance))
         removed: list[str] = []
         for container in await self.runtime.list_containers():
-            if container.environment is not None and container.environment not in known:
-                async with self.locks.hold(f"orphan:{container.environment.slug}"):
+            owner = container.environment
+            if owner is not None and owner.instance == self.instance and owner not in known:
+                async with self.locks.hold(f"orphan:{owner.slug}"):
                     await self.runtime.remove_container(container.id)
                 removed.append(container.name)
         for key in await self.router.environments():
-            if key not in known:
+            if key.instance == self.instance and key not in known:
                 await self.router.remove(key)
                 removed.append(f"routes of {key}")
         if removed:
@@ -181,7 +184,8 @@ class Reconciler:
             tenant = await TenantRepository(session, None).get(environment.tenant_id)
             if app is None or tenant is None:
                 return None
-        return Target(environment, app, EnvironmentKey(tenant.name, app.name, environment.name))
+        key = EnvironmentKey(tenant.name, app.name, environment.name, self.instance)
+        return Target(environment, app, key)
 
     async def _interrupt_unfinished(self, target: Target) -> None:
         """We hold the environment's lock, so anything still 'running' died with its worker."""
@@ -209,8 +213,16 @@ class Reconciler:
             raise
         if app.source_error or app.last_seen_revision != head:
             await self._update_app(app, source_error=None, last_seen_revision=head)
+        pinned = target.environment.pinned_revision
+        if trigger == "rollback" and pinned:
+            return pinned
         if trigger in USER_TRIGGERS:
+            if pinned:
+                # A push or an explicit redeploy ends a rollback.
+                await self._set_environment(target, pinned_revision=None)
             return head
+        if pinned:
+            return pinned
         # A periodic resync does not retry a revision that already failed: it keeps the
         # last good revision converged (drift repair) until a push or redeploy says otherwise.
         last = await self._latest_deployment(target)
@@ -405,6 +417,10 @@ class Reconciler:
                 current_deployment_id=deployment_id,
                 updated_at=self.clock(),
             )
+
+    async def _set_environment(self, target: Target, **fields: object) -> None:
+        async with self.db.session() as session:
+            await EnvironmentRepository(session, None).update(target.environment, **fields)
 
     async def _update_app(self, app: App, **fields: object) -> None:
         async with self.db.session() as session:

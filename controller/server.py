@@ -87,7 +87,12 @@ def build_api(settings: Settings, services: Services) -> FastAPI:
         database=services.database,
         queue=services.queue,
         extra_routers=[
-            make_status_router(services.runtime, services.router, services.preview),
+            make_status_router(
+                services.runtime,
+                services.router,
+                services.preview,
+                instance=settings.instance_id(),
+            ),
             make_webhook_router(),
         ],
     )
@@ -119,6 +124,7 @@ async def start_services(settings: Settings) -> Services:
         locks=InProcessLocks(),
         base_domain=settings.base_domain,
         drain_seconds=settings.drain_seconds,
+        instance=settings.instance_id(),
     )
     return Services(
         database=database,

@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     def nginx_dir(self) -> Path:
         return self.home / "nginx"
 
+    def instance_id(self) -> str:
+        """A short id of this installation (HOME/instance), labelled on what it owns."""
+        path = self.home / "instance"
+        if path.exists():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        instance = "ry" + secrets.token_hex(3)
+        path.write_text(instance)
+        return instance
+
     def signing_key(self) -> str:
         """The JWT key: from settings, else a random key kept in HOME/secret_key (0600)."""
         if self.secret_key is not None:

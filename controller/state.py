@@ -22,18 +22,25 @@ class EnvironmentKey:
     tenant: str
     app: str
     env: str
+    instance: str = ""
+    """Which Railyard installation owns it, so several can share one Docker engine
+    without taking each other's containers for orphans."""
 
     @property
     def slug(self) -> str:
-        return f"{self.tenant}-{self.app}-{self.env}"
+        base = f"{self.tenant}-{self.app}-{self.env}"
+        return f"{self.instance}-{base}" if self.instance else base
 
     def labels(self) -> dict[str, str]:
-        return {
+        owned = {
             labels.MANAGED: "true",
             labels.TENANT: self.tenant,
             labels.APP: self.app,
             labels.ENV: self.env,
         }
+        if self.instance:
+            owned[labels.INSTANCE] = self.instance
+        return owned
 
     def __str__(self) -> str:
         return f"{self.tenant}/{self.app}/{self.env}"

@@ -11,16 +11,23 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from controller.api.deps import CurrentAppDep, CurrentPrincipalDep, SessionDep, SettingsDep
-from controller.errors import NotFoundError
+from controller.api.deps import (
+    CurrentAppDep,
+    CurrentPrincipalDep,
+    QueueDep,
+    SessionDep,
+    SettingsDep,
+)
+from controller.errors import ConflictError, NotFoundError, TemporaryError, ValidationError
 from controller.reconciler import Preview
 from controller.router.base import Router
 from controller.runtime.base import Runtime
 from controller.settings import Settings
 from controller.state import EnvironmentKey, ObservedContainer, RouteTarget
-from controller.store.models import App, Deployment, Environment
+from controller.store.models import App, Deployment, DeploymentStatus, Environment
 from controller.store.repositories import (
     DeploymentRepository,
     EnvironmentRepository,
@@ -74,6 +81,7 @@ def _environment(
         "id": environment.id,
         "name": environment.name,
         "revision": environment.current_revision,
+        "pinned_revision": environment.pinned_revision,
         "services": _services(containers),
         "routes": [
             {"host": r.host, "path": r.path, "service": r.service, "upstreams": list(r.upstreams)}
@@ -84,14 +92,17 @@ def _environment(
     }
 
 
-def make_status_router(runtime: Runtime, router: Router, preview: PreviewPlan) -> APIRouter:
+def make_status_router(
+    runtime: Runtime, router: Router, preview: PreviewPlan, *, instance: str = ""
+) -> APIRouter:
     api = APIRouter(prefix="/api/v1", tags=["live"])
 
     async def key_for(
         session: AsyncSession, tenant_id: str, app: App, environment: Environment
     ) -> EnvironmentKey:
         tenant = await TenantRepository(session, None).get(tenant_id)
-        return EnvironmentKey(tenant.name if tenant else tenant_id, app.name, environment.name)
+        tenant_name = tenant.name if tenant else tenant_id
+        return EnvironmentKey(tenant_name, app.name, environment.name, instance)
 
     async def environment_named(
         session: AsyncSession, tenant_id: str, app: App, name: str
@@ -186,4 +197,60 @@ def make_status_router(runtime: Runtime, router: Router, preview: PreviewPlan) -
             chunks.extend(f"{prefix} | {line}" for line in text.splitlines())
         return "\n".join(chunks) + ("\n" if chunks else "")
 
+    @api.post("/apps/{app_id}/rollback", status_code=202, summary="Return to an earlier deployment")
+    async def rollback(
+        app: CurrentAppDep,
+        session: SessionDep,
+        principal: CurrentPrincipalDep,
+        queue: QueueDep,
+        body: RollbackRequest | None = None,
+    ) -> dict[str, Any]:
+        """Reconcile the environment to an earlier deployment's revision (same image and
+        configuration, same zero-downtime path); it stays there until the next push or redeploy."""
+        request = body or RollbackRequest()
+        environment = await environment_named(session, principal.tenant_id, app, request.env)
+        deployments = DeploymentRepository(session, principal.tenant_id)
+        chosen: Deployment | None
+        if request.to:
+            chosen = await deployments.get_or_raise(request.to)
+            if chosen.environment_id != environment.id or not chosen.revision:
+                raise ValidationError(
+                    f"deployment {request.to} is not a deployment of {app.name}/{request.env}"
+                )
+        else:
+            chosen = next(
+                (
+                    row
+                    for row in await deployments.list_for_environment(environment.id, limit=200)
+                    if row.status == DeploymentStatus.SUCCEEDED.value
+                    and row.revision
+                    and row.revision != environment.current_revision
+                ),
+                None,
+            )
+            if chosen is None:
+                raise ConflictError(
+                    f"{app.name}/{request.env} has no earlier successful deployment"
+                )
+        if queue is None:
+            raise TemporaryError("no reconcile queue is configured: cannot deploy from this API")
+        await EnvironmentRepository(session, principal.tenant_id).update(
+            environment, pinned_revision=chosen.revision
+        )
+        await session.commit()
+        await queue.enqueue(environment.id, reason="rollback")
+        return {
+            "environment_id": environment.id,
+            "revision": chosen.revision,
+            "from_deployment": chosen.id,
+        }
+
     return api
+
+
+class RollbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | None = None
+    """The deployment to return to; default: the last successful one of another revision."""
+    env: str = "production"

@@ -84,6 +84,7 @@ def render(key: EnvironmentKey, routes: Sequence[RouteTarget], body: str) -> str
         "tenant": key.tenant,
         "app": key.app,
         "env": key.env,
+        "instance": key.instance,
         "routes": [_route_to_json(route) for route in routes],
         "digest": _digest(body),
     }
@@ -100,7 +101,10 @@ def parse(text: str) -> RouteFile | None:
         if not isinstance(header, dict) or header.get("digest") != _digest(body):
             return None
         key = EnvironmentKey(
-            tenant=_text(header["tenant"]), app=_text(header["app"]), env=_text(header["env"])
+            tenant=_text(header["tenant"]),
+            app=_text(header["app"]),
+            env=_text(header["env"]),
+            instance=str(header.get("instance", "")),
         )
         raw_routes = header["routes"]
         if not isinstance(raw_routes, list):

@@ -123,7 +123,7 @@ def _environment(own: dict[str, str]) -> EnvironmentKey | None:
     if not all(parts):
         return None
     tenant, app, env = (str(part) for part in parts)
-    return EnvironmentKey(tenant, app, env)
+    return EnvironmentKey(tenant, app, env, own.get(labels.INSTANCE, ""))
 
 
 def task_options(

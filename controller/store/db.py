@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
-_alembic_lock = threading.Lock()
 MIGRATION_LOCK_ID = 0x5241494C  # "RAIL": a PostgreSQL advisory lock held while migrating
+_alembic_lock = threading.Lock()  # Alembic's migration context is process-global
 
 
 class Database:

@@ -45,6 +45,7 @@ def register_actors(broker: dramatiq.Broker, context: WorkerContext) -> Actors:
         priority=0,
         options={**RETRY_OPTIONS, "throws": (PermanentError,)},
     )
+
     async def prune_orphans() -> None:
         reconciler = await context.reconciler()
         await reconciler.prune_orphans()

@@ -62,6 +62,7 @@ class WorkerContext:
             locks=locks,
             base_domain=settings.base_domain,
             drain_seconds=settings.drain_seconds,
+            instance=settings.instance_id(),
         )
 
     async def close(self) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from pathlib import Path
 
 import docker
+import httpx
 
 from tests.e2e.harness import Railyard, RequestLoop
 from tests.gitrepo import GitRepo
@@ -38,11 +42,11 @@ def app_files(app: str, body: str, health: str = "/healthz") -> dict[str, str | 
 
 
 def containers_of(app: str) -> list[str]:
+    """Ids of the app's containers, running or not."""
     client = docker.from_env()
     try:
         return [
-            c.name
-            for c in client.containers.list(all=True, filters={"label": f"railyard.app={app}"})
+            c.id for c in client.containers.list(all=True, filters={"label": f"railyard.app={app}"})
         ]
     finally:
         client.close()
@@ -121,3 +125,80 @@ def test_broken_manifest_is_recorded_and_changes_nothing(
     assert "services.web" in failed["error"] and "paas.yaml" in failed["error"]
     assert railyard.edge_text(host) == "stable\n"
     assert containers_of(app_name) == before
+
+
+def test_rollback_returns_to_the_previous_revision_until_the_next_push(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    host = f"{app_name}.localhost"
+    repo, first = register(railyard, tmp_path, app_name, "one")
+    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    second = repo.commit({"www/index.html": "two\n"}, "two")
+    assert railyard.wait_for_deployment(app_name, second)["status"] == "succeeded"
+
+    assert "rolling" in railyard.cli("rollback", app_name).stdout
+    wait_until(lambda: railyard.edge_text(host) == "one\n", timeout=30, what="rolled back")
+
+    def production() -> dict[str, str]:
+        environment: dict[str, str] = railyard.cli_json("status", app_name)["environments"][0]
+        return environment
+
+    wait_until(lambda: production()["revision"] == first, timeout=30, what="rollback recorded")
+    assert production()["pinned_revision"] == first
+    rollback = railyard.deployments(app_name)[0]
+    assert (rollback["trigger"], rollback["status"]) == ("rollback", "succeeded")
+
+    third = repo.commit({"www/index.html": "three\n"}, "three")
+    assert railyard.wait_for_deployment(app_name, third)["status"] == "succeeded"
+    assert railyard.edge_text(host) == "three\n"
+
+
+def test_signed_webhook_is_queued_once_and_listed(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    repo = GitRepo.create(tmp_path, app_name)
+    sha = repo.commit(app_files(app_name, "hooked"), "first")
+    created = railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    body = json.dumps(
+        {"ref": "refs/heads/main", "before": "0" * 40, "after": sha, "repository": {}}
+    ).encode()
+    signature = hmac.new(created["webhook_secret"].encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": f"delivery-{sha[:8]}",
+        "X-Hub-Signature-256": f"sha256={signature}",
+        "Content-Type": "application/json",
+    }
+    url = f"{railyard.api_url}/webhooks/github/{created['id']}"
+    first = httpx.post(url, content=body, headers=headers, timeout=10)
+    again = httpx.post(url, content=body, headers=headers, timeout=10)
+    forged = httpx.post(url, content=body, headers={**headers, "X-Hub-Signature-256": "sha256=0"})
+    assert (first.status_code, first.json()["outcome"]) == (202, "queued")
+    assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
+    assert forged.status_code == 401
+    assert railyard.wait_for_deployment(app_name, sha)["status"] == "succeeded"
+    outcomes = [row["outcome"] for row in railyard.cli_json("deliveries", app_name)]
+    assert outcomes.count("queued") == 1 and any(o.startswith("rejected") for o in outcomes)
+
+
+def test_a_container_killed_by_hand_is_replaced_by_the_resync(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    host = f"{app_name}.localhost"
+    _, first = register(railyard, tmp_path, app_name, "resilient")
+    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    client = docker.from_env()
+    try:
+        [victim] = client.containers.list(filters={"label": f"railyard.app={app_name}"})
+        victim.kill()
+    finally:
+        client.close()
+    wait_until(
+        lambda: (
+            railyard.edge_text(host) == "resilient\n" and victim.name not in containers_of(app_name)
+        ),
+        timeout=30,
+        what="the resync to replace the killed container",
+    )
+    drift = [row for row in railyard.deployments(app_name) if row["trigger"] == "drift"]
+    assert drift and drift[0]["status"] == "succeeded"
