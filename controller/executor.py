@@ -44,6 +44,10 @@ class ExecutionContext:
     repo_url: str
     events: EventSink
     started: list[str] = field(default_factory=list)
+    """Containers this run started and has not routed yet (removed if the run fails)."""
+    doomed: frozenset[str] = frozenset()
+    """Containers the plan removes: never routed to, never waited for."""
+    new_replicas: set[str] = field(default_factory=set)
 
 
 class Executor:
@@ -73,7 +77,8 @@ class Executor:
     async def execute(
         self, plan: Plan, desired: DesiredEnvironment, repo_url: str, events: EventSink
     ) -> None:
-        context = ExecutionContext(desired, repo_url, events)
+        doomed = frozenset(s.container_id for s in plan.steps if isinstance(s, RemoveContainer))
+        context = ExecutionContext(desired, repo_url, events, doomed=doomed)
         try:
             for step in plan.steps:
                 await events("step_started", str(step), "info")
@@ -94,7 +99,7 @@ class Executor:
             case StartReplica():
                 await self._start(step, context)
             case AwaitHealthy():
-                await self._await_healthy(step.service, context)
+                await self._await_healthy(step.service, step.existing, context)
             case SwitchRoutes():
                 await self._switch(step, context)
             case Drain():
@@ -148,17 +153,23 @@ class Executor:
             context.desired.key, step.service, context.desired.revision, step.replica
         )
         context.started.append(container.id)
+        context.new_replicas.add(container.id)
         await context.events("replica_started", f"{container.name} on {container.address}", "info")
 
-    async def _await_healthy(self, service: DesiredService, context: ExecutionContext) -> None:
+    async def _await_healthy(
+        self, service: DesiredService, existing: tuple[str, ...], context: ExecutionContext
+    ) -> None:
         check = service.healthcheck
         deadline = self._monotonic() + check.start_period + self.health_timeout
         last = ProbeResult(False, "not probed yet")
         while True:
+            watched = context.new_replicas | set(existing)
             replicas = [
                 c
                 for c in await self._observe(context)
-                if c.service == service.name and c.spec_hash == service.spec_hash
+                if c.service == service.name
+                and c.spec_hash == service.spec_hash
+                and (c.id in watched or (c.running and c.id not in context.doomed))
             ]
             results = [await self.prober.probe(c, check) for c in replicas]
             if replicas and all(r.ok for r in results):
@@ -196,6 +207,7 @@ class Executor:
                         and c.spec_hash == route.spec_hash
                         and c.running
                         and c.address
+                        and c.id not in context.doomed
                     )
                 ),
             )

@@ -58,16 +58,17 @@ class HttpProber:
 
 
 class StaticProber:
-    """A fake Prober for unit tests: healthy unless the service is listed in ``unhealthy``."""
+    """A fake Prober for unit tests: healthy unless listed in ``unhealthy``."""
 
     def __init__(self) -> None:
         self.unhealthy: set[str] = set()
+        """Service names, revisions or container ids that fail their probes."""
         self.probes = 0
 
     async def probe(self, container: ObservedContainer, check: HealthCheck) -> ProbeResult:
         self.probes += 1
         if not container.running:
             return ProbeResult(False, f"container is {container.state}")
-        if container.service in self.unhealthy:
+        if self.unhealthy & {container.service, container.revision, container.id}:
             return ProbeResult(False, f"GET {check.path} -> 500")
         return ProbeResult(True, f"GET {check.path} -> 200")

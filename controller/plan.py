@@ -63,7 +63,10 @@ class StartReplica:
 
 @dataclass(frozen=True)
 class AwaitHealthy:
+    """Wait for the replicas this run starts, plus ``existing`` ones not yet trusted."""
+
     service: DesiredService
+    existing: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         check = self.service.healthcheck.path or "port open"

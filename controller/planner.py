@@ -125,7 +125,7 @@ def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
         if missing <= 0:
             if service.routes and not _already_routed(kept, observed.routes):
                 # Replicas started by a reconcile that never finished: check before routing.
-                starts.append(AwaitHealthy(service))
+                starts.append(AwaitHealthy(service, tuple(c.id for c in kept)))
             continue
         changed_services.add(service.name)
         if service.image not in observed.images:
@@ -142,7 +142,9 @@ def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
                         RemoveContainer(container.id, container.name, service.name, "recreate")
                     )
                     early_removals.add(container.id)
-        used = {c.replica for c in kept}
+        # Never reuse the index (hence the name) of a container that still exists at this
+        # spec: it may be an unhealthy replica still serving until the switch.
+        used = {c.replica for c in mine if c.spec_hash == service.spec_hash}
         starts.extend(StartReplica(service, index) for index in _free_indices(used, missing))
         starts.append(AwaitHealthy(service))
 

@@ -25,6 +25,8 @@ from controller.errors import (
     TemporaryError,
 )
 from controller.executor import Executor
+from controller.health import ProbeResult
+from controller.liveness import probe_replicas, within_rollback_window
 from controller.locks import Locks
 from controller.plan import Plan
 from controller.planner import plan as make_plan
@@ -39,7 +41,12 @@ from controller.spec import (
     render_environment,
 )
 from controller.spec.render import build_sources
-from controller.state import DesiredEnvironment, EnvironmentKey, ObservedEnvironment
+from controller.state import (
+    DesiredEnvironment,
+    EnvironmentKey,
+    ObservedContainer,
+    ObservedEnvironment,
+)
 from controller.store.db import Database
 from controller.store.models import (
     App,
@@ -61,6 +68,7 @@ NOT_RETRIED = frozenset({"health_check_failed", "build_failed", "release_failed"
 """Failures of the revision itself: retrying the same revision would fail the same way."""
 
 USER_TRIGGERS = frozenset({"push", "webhook", "poll", "redeploy", "app created", "watch"})
+"""Triggers that deploy the branch head (and end a rollback)."""
 
 
 @dataclass(frozen=True)
@@ -118,16 +126,75 @@ class Reconciler:
                 return Outcome("gone", message=f"environment {environment_id} no longer exists")
             await self._interrupt_unfinished(target)
             revision = await self._resolve_revision(target, trigger)
-            try:
-                manifest = await self._read_manifest(target, revision)
-                desired = await self._render(target, manifest, revision)
-            except ManifestError as exc:
-                return await self._record_invalid_manifest(target, revision, trigger, exc)
-            observed = await self.observe(desired)
-            plan = make_plan(desired, observed)
-            if plan.empty:
-                return await self._record_no_changes(target, revision, trigger)
-            return await self._deploy(target, desired, plan, trigger)
+            return await self._converge(target, revision, trigger)
+
+    async def _converge(self, target: Target, revision: str, trigger: str) -> Outcome:
+        try:
+            manifest = await self._read_manifest(target, revision)
+            desired = await self._render(target, manifest, revision)
+        except ManifestError as exc:
+            return await self._record_invalid_manifest(target, revision, trigger, exc)
+        observed = await self.observe(desired)
+        if trigger == "resync":
+            observed, sick = await probe_replicas(desired, observed, self.executor.prober)
+            if sick:
+                earlier = await self._auto_rollback_target(target, revision, sick)
+                if earlier is not None:
+                    return await self._converge(target, earlier, "auto-rollback")
+        plan = make_plan(desired, observed)
+        if plan.empty:
+            return await self._record_no_changes(target, revision, trigger)
+        drift = trigger == "resync" and revision == target.environment.current_revision
+        if drift and not target.app.self_heal:
+            return await self._report_drift(target, revision, plan)
+        return await self._deploy(target, desired, plan, trigger)
+
+    async def _auto_rollback_target(
+        self, target: Target, revision: str, sick: list[tuple[ObservedContainer, ProbeResult]]
+    ) -> str | None:
+        """The revision to return to when the new one turned unhealthy right after cutover."""
+        environment = target.environment
+        if environment.pinned_revision or revision != environment.current_revision:
+            return None
+        async with self.db.session() as session:
+            history = await DeploymentRepository(session, None).list_for_environment(
+                environment.id, limit=50
+            )
+        succeeded = [d for d in history if d.status == DeploymentStatus.SUCCEEDED.value]
+        if not succeeded or succeeded[0].revision != revision:
+            return None
+        if not within_rollback_window(succeeded[0].finished_at, self.clock()):
+            return None
+        earlier = next((d for d in succeeded if d.revision and d.revision != revision), None)
+        if earlier is None or earlier.revision is None:
+            return None
+        details = "; ".join(f"{c.name}: {r.detail}" for c, r in sick)
+        await self._event(
+            succeeded[0],
+            "unhealthy_after_cutover",
+            f"rolling back to {earlier.revision[:12]}: {details}",
+            "error",
+        )
+        await self._set_environment(target, pinned_revision=earlier.revision)
+        return earlier.revision
+
+    async def _report_drift(self, target: Target, revision: str, plan: Plan) -> Outcome:
+        """self_heal: false — record what drifted, once, and change nothing."""
+        last = await self._latest_deployment(target)
+        if (
+            last
+            and last.status == DeploymentStatus.DRIFTED.value
+            and last.plan_summary == plan.summary()
+        ):
+            return Outcome("drifted", last.id, "drift already reported")
+        deployment = await self._create_deployment(
+            target, revision, "drift", DeploymentStatus.RUNNING, plan_summary=plan.summary()
+        )
+        await self._event(
+            deployment, "drift_detected", f"self_heal is off; not repairing:\n{plan}", "warning"
+        )
+        await self._finish(deployment, DeploymentStatus.DRIFTED)
+        return Outcome("drifted", deployment.id, plan.summary())
 
     async def preview(self, environment_id: str) -> Preview:
         """The plan a reconcile would execute now, without executing it (a dry run).

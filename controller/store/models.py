@@ -31,6 +31,8 @@ class DeploymentStatus(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     SUPERSEDED = "superseded"
+    DRIFTED = "drifted"
+    """self_heal is off: drift was found and reported, nothing was changed."""
 
     @property
     def final(self) -> bool:

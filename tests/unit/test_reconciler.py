@@ -141,8 +141,8 @@ async def test_invalid_manifest_is_recorded_once_and_touches_nothing(world: Worl
 async def test_unhealthy_revision_is_not_retried_by_resync(world: World) -> None:
     good = world.source.push(REPO, {"paas.yaml": manifest()})
     await world.reconcile()
-    world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
-    world.prober.unhealthy.add("web")
+    bad = world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
+    world.prober.unhealthy.add(bad)
     assert await world.reconcile() == "failed"
     starts = sum(op.startswith("start") for op in world.runtime.operations)
     assert await world.reconcile("resync") == "unchanged"
@@ -203,3 +203,46 @@ async def test_deleting_the_app_prunes_its_containers_and_routes(world: World) -
     assert removed
     assert await world.runtime.list_containers() == []
     assert await world.router.environments() == []
+
+
+async def test_a_replica_that_turns_unhealthy_is_replaced(world: World) -> None:
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    [sick] = await world.runtime.list_containers(KEY)
+    world.prober.unhealthy.add(sick.id)
+    assert await world.reconcile("resync") == "succeeded"
+    [replacement] = await world.runtime.list_containers(KEY)
+    assert replacement.id != sick.id and replacement.running
+    latest, *_ = await world.deployments()
+    assert latest.trigger == "drift"
+
+
+async def test_a_new_revision_failing_right_after_cutover_is_rolled_back(world: World) -> None:
+    good = world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    flaky = world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
+    assert await world.reconcile() == "succeeded"
+    world.prober.unhealthy.add(flaky)
+    assert await world.reconcile("resync") == "succeeded"
+    latest, *_ = await world.deployments()
+    assert (latest.trigger, latest.revision) == ("auto-rollback", good)
+    assert [c.revision for c in await world.runtime.list_containers(KEY)] == [good]
+    assert (await world.environment()).pinned_revision == good
+    assert await world.reconcile("resync") == "unchanged", "the rollback holds"
+
+
+async def test_self_heal_off_reports_drift_once_and_repairs_nothing(world: World) -> None:
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    environment = await world.environment()
+    async with world.db.session() as session:
+        apps = AppRepository(session, environment.tenant_id)
+        await apps.update(await apps.get_or_raise(environment.app_id), self_heal=False)
+    [container] = await world.runtime.list_containers(KEY)
+    world.runtime.kill(container.id)
+    assert await world.reconcile("resync") == "drifted"
+    assert await world.reconcile("resync") == "drifted"
+    statuses = [d.status for d in await world.deployments()]
+    assert statuses == ["drifted", "succeeded"]
+    [still] = await world.runtime.list_containers(KEY)
+    assert not still.running
