@@ -202,3 +202,26 @@ def test_a_container_killed_by_hand_is_replaced_by_the_resync(
     )
     drift = [row for row in railyard.deployments(app_name) if row["trigger"] == "drift"]
     assert drift and drift[0]["status"] == "succeeded"
+
+
+def test_ten_consecutive_deploys_of_two_replicas_fail_no_request(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    host = f"{app_name}.localhost"
+    repo = GitRepo.create(tmp_path, app_name)
+    files = app_files(app_name, "r0")
+    files["paas.yaml"] = str(files["paas.yaml"]).replace(
+        "port: 8080", "port: 8080\n    replicas: 2"
+    )
+    first = repo.commit(files, "r0")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    with RequestLoop(railyard, host, max_requests=200_000, max_seconds=240) as loop:
+        wait_until(lambda: loop.ok >= 20, timeout=10, what="the request loop to start")
+        for number in range(1, 11):
+            revision = repo.commit({"www/index.html": f"r{number}\n"}, f"r{number}")
+            assert railyard.wait_for_deployment(app_name, revision)["status"] == "succeeded"
+            wait_until(lambda n=number: f"r{n}" in loop.bodies, timeout=10, what=f"r{number}")
+    assert loop.failures == [], f"{len(loop.failures)} failed of {loop.ok}: {loop.failures[:5]}"
+    assert {f"r{n}" for n in range(11)} <= loop.bodies
+    assert len(containers_of(app_name)) == 2
