@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -24,6 +25,8 @@ app = typer.Typer(
 )
 apps_app = typer.Typer(help="Register and list apps.", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
+secrets_app = typer.Typer(help="An app's secrets (values are never shown).", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 app.command("validate")(validate_command)
 
 console = Console()
@@ -81,12 +84,32 @@ def worker() -> None:
 @friendly
 def apps_add(
     name: str,
-    repo: Annotated[str, typer.Option(help="Git URL: file://, /path, git://, http(s)://")],
-    branch: Annotated[str, typer.Option(help="Branch to deploy.")] = "main",
+    repo: Annotated[
+        str | None, typer.Option(help="Git URL: file://, /path, git://, http(s)://")
+    ] = None,
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            help="A working tree on this machine (need not be a git repo): every save "
+            "redeploys. Instead of --repo; for a Railyard running on this machine."
+        ),
+    ] = None,
+    branch: Annotated[str, typer.Option(help="Branch to deploy (not used with --path).")] = "main",
     manifest: Annotated[str, typer.Option(help="Manifest path in the repo.")] = "paas.yaml",
     json_output: JsonOption = False,
 ) -> None:
     """Register an app; prints its id, webhook URL and webhook secret (shown once)."""
+    from controller.source.routing import working_tree_url
+
+    if (repo is None) == (path is None):
+        raise typer.BadParameter(
+            "give exactly one of --repo URL or --path DIR", param_hint="'--repo' / '--path'"
+        )
+    if path is not None:
+        directory = path.expanduser().resolve()
+        if not directory.is_dir():
+            raise typer.BadParameter(f"{path} is not a directory", param_hint="--path")
+        repo, branch = working_tree_url(directory), "main"
     client = ApiClient.from_environment()
     body = {"name": name, "repo_url": repo, "branch": branch, "manifest_path": manifest}
     created = client.post("/apps", json=body)
@@ -94,9 +117,12 @@ def apps_add(
         _print_json(created)
         return
     console.print(f"[green]app {created['name']} registered[/green] (id {created['id']})")
-    console.print(f"  repository     {created['repo_url']} @ {created['branch']}")
-    console.print(f"  webhook URL    {created['webhook_url']}")
-    console.print(f"  webhook secret {created['webhook_secret']}  (shown once; keep it)")
+    if path is not None:
+        console.print(f"  working tree   {directory}  (watched: every save redeploys)")
+    else:
+        console.print(f"  repository     {created['repo_url']} @ {created['branch']}")
+        console.print(f"  webhook URL    {created['webhook_url']}")
+        console.print(f"  webhook secret {created['webhook_secret']}  (shown once; keep it)")
     console.print("  a first deployment has been queued: `railyard status " + name + "`")
 
 
@@ -386,6 +412,45 @@ def apps_rotate_secret(name: str, json_output: JsonOption = False) -> None:
         _print_json(body)
         return
     console.print(f"new webhook secret for {name}: {body['webhook_secret']}  (shown once)")
+
+
+@secrets_app.command("set")
+@friendly
+def secrets_set(
+    name: str,
+    assignments: Annotated[list[str], typer.Argument(help="NAME=VALUE pairs")],
+) -> None:
+    """Set secrets (referenced in paas.yaml as ${{ secrets.NAME }}); takes effect next deploy."""
+    client = ApiClient.from_environment()
+    for assignment in assignments:
+        key, separator, value = assignment.partition("=")
+        if not separator:
+            errors.print(f"[red]error:[/red] expected NAME=VALUE, got {key!r}")
+            raise typer.Exit(1)
+        client.request("PUT", f"/apps/{name}/secrets/{key}", json={"value": value})
+        console.print(f"set {key}")
+
+
+@secrets_app.command("list")
+@friendly
+def secrets_list(name: str, json_output: JsonOption = False) -> None:
+    """The names of an app's secrets."""
+    rows = ApiClient.from_environment().get(f"/apps/{name}/secrets")
+    if json_output:
+        _print_json(rows)
+        return
+    for row in rows:
+        console.print(f"{row['name']}  (updated {str(row['updated_at'])[:19]})")
+
+
+@secrets_app.command("unset")
+@friendly
+def secrets_unset(name: str, keys: list[str]) -> None:
+    """Remove secrets."""
+    client = ApiClient.from_environment()
+    for key in keys:
+        client.request("DELETE", f"/apps/{name}/secrets/{key}")
+        console.print(f"removed {key}")
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ from controller.state import (
     ObservedContainer,
     ObservedEnvironment,
 )
+from controller.store.crypto import SecretBox
 from controller.store.db import Database
 from controller.store.models import (
     App,
@@ -61,6 +62,7 @@ from controller.store.repositories import (
     EnvironmentRepository,
     TenantRepository,
 )
+from controller.store.secrets import SecretRepository
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,7 @@ class Reconciler:
         base_domain: str = "localhost",
         drain_seconds: float = 2.0,
         instance: str = "",
+        secret_box: SecretBox | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = database
@@ -117,6 +120,7 @@ class Reconciler:
         self.base_domain = base_domain
         self.drain_seconds = drain_seconds
         self.instance = instance
+        self.secret_box = secret_box
         self.clock = clock
 
     async def reconcile(self, environment_id: str, *, trigger: str = "resync") -> Outcome:
@@ -319,6 +323,12 @@ class Reconciler:
             name: await self.source.tree_id(target.app.repo_url, revision, build.context)
             for name, build in build_sources(manifest).items()
         }
+        secrets: dict[str, str] = {}
+        if self.secret_box is not None:
+            async with self.db.session() as session:
+                secrets = await SecretRepository(session, None).values(
+                    target.app.id, self.secret_box
+                )
         context = RenderContext(
             key=target.key,
             revision=revision,
@@ -327,6 +337,7 @@ class Reconciler:
             pr_number=target.environment.pr_number,
             drain_seconds=self.drain_seconds,
             branch=target.environment.ref,
+            secrets=secrets,
         )
         return render_environment(manifest, context)
 

@@ -32,6 +32,7 @@ from controller.router import make_router
 from controller.router.base import Router
 from controller.runtime import make_runtime
 from controller.runtime.base import Runtime
+from controller.secret_routes import make_secret_router
 from controller.settings import Settings, load_settings
 from controller.source import make_source
 from controller.status import PreviewPlan, make_status_router
@@ -93,6 +94,7 @@ def build_api(settings: Settings, services: Services) -> FastAPI:
                 services.preview,
                 instance=settings.instance_id(),
             ),
+            make_secret_router(),
             make_webhook_router(),
         ],
     )
@@ -125,6 +127,7 @@ async def start_services(settings: Settings) -> Services:
         base_domain=settings.base_domain,
         drain_seconds=settings.drain_seconds,
         instance=settings.instance_id(),
+        secret_box=SecretBox(settings.signing_key()),
     )
     return Services(
         database=database,

@@ -136,6 +136,20 @@ class DeploymentEvent(SQLModel, table=True):
     message: str = ""
 
 
+class Secret(SQLModel, table=True):
+    """An app's secret, encrypted at rest; manifests reference it as ``${{ secrets.NAME }}``."""
+
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenant.id", index=True)
+    app_id: str = Field(foreign_key="app.id", index=True)
+    name: str
+    value_encrypted: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_delivery"
     __table_args__ = (UniqueConstraint("app_id", "delivery_id"),)

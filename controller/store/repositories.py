@@ -39,6 +39,7 @@ from controller.store.models import (
     DeploymentEvent,
     DeploymentStatus,
     Environment,
+    Secret,
     Tenant,
     User,
     WebhookDelivery,
@@ -294,6 +295,7 @@ class AppRepository(_Repository):
             delete(WebhookDelivery).where(col(WebhookDelivery.app_id) == app.id)
         )
         await self.session.exec(delete(Environment).where(col(Environment.app_id) == app.id))
+        await self.session.exec(delete(Secret).where(col(Secret.app_id) == app.id))
         await self.session.delete(app)
         await self.session.flush()
 

@@ -18,6 +18,7 @@ from controller.router import make_router
 from controller.runtime import make_runtime
 from controller.settings import Settings
 from controller.source import make_source
+from controller.store.crypto import SecretBox
 from controller.store.db import Database
 
 
@@ -63,6 +64,7 @@ class WorkerContext:
             base_domain=settings.base_domain,
             drain_seconds=settings.drain_seconds,
             instance=settings.instance_id(),
+            secret_box=SecretBox(settings.signing_key()),
         )
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from controller.router.fake import FakeRouter
 from controller.runtime.fake import FakeRuntime
 from controller.source.fake import FakeSource
 from controller.state import EnvironmentKey
+from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
 from controller.store.models import Deployment, DeploymentStatus, Environment
 from controller.store.repositories import (
@@ -25,8 +26,10 @@ from controller.store.repositories import (
     EnvironmentRepository,
     TenantRepository,
 )
+from controller.store.secrets import SecretRepository
 
 REPO = "https://git.example/acme/shop.git"
+BOX = SecretBox("reconciler-test-key-" + "k" * 32)
 KEY = EnvironmentKey("acme", "shop", "production")
 
 
@@ -99,6 +102,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         source=source,
         executor=executor,
         locks=InProcessLocks(),
+        secret_box=BOX,
     )
     yield World(db, runtime, router, source, prober, reconciler, environment.id)
     await db.close()
@@ -246,3 +250,20 @@ async def test_self_heal_off_reports_drift_once_and_repairs_nothing(world: World
     assert statuses == ["drifted", "succeeded"]
     [still] = await world.runtime.list_containers(KEY)
     assert not still.running
+
+
+async def test_secrets_are_rendered_and_a_missing_one_is_named_not_shown(world: World) -> None:
+    text = manifest().replace(
+        "    port: 8080", '    port: 8080\n    env: {TOKEN: "${{ secrets.TOKEN }}"}'
+    )
+    world.source.push(REPO, {"paas.yaml": text})
+    assert await world.reconcile() == "failed"
+    [failed] = await world.deployments()
+    assert failed.error is not None and "TOKEN" in failed.error
+    environment = await world.environment()
+    async with world.db.session() as session:
+        app = await AppRepository(session, environment.tenant_id).get_or_raise(environment.app_id)
+        await SecretRepository(session, environment.tenant_id).set(app, "TOKEN", "hunter2", BOX)
+    assert await world.reconcile("redeploy") == "succeeded"
+    for deployment in await world.deployments():
+        assert "hunter2" not in (deployment.error or "") + deployment.plan_summary
