@@ -34,6 +34,7 @@ TABLES = {
     "deployment",
     "deployment_event",
     "webhook_delivery",
+    "secret",
 }
 
 
