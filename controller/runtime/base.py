@@ -1,12 +1,17 @@
 """What the reconciler needs from a container engine, and nothing more.
 
 Only the adapters import ``docker``; they map its exceptions to
-``RuntimeUnavailable``/``BuildError`` at this boundary.
+``RuntimeUnavailable``/``BuildError``/``NotFoundError`` at this boundary.
+
+Each environment has its own private network: its containers reach each other by
+service name (``http://<service>:<port>``, what ``internal_url`` renders to) and
+cannot see other environments'. Ports are still published on 127.0.0.1 for the
+router and the health checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,7 +48,8 @@ class Runtime(Protocol):
         self, key: EnvironmentKey, service: DesiredService, revision: str, replica: int
     ) -> ObservedContainer:
         """Create and start one replica with our labels, its port published on
-        127.0.0.1:<ephemeral>. A leftover container of the same name is replaced."""
+        127.0.0.1:<ephemeral>, on its environment's network (created if missing) under
+        the service's name. A leftover container of the same name is replaced."""
         ...
 
     async def run_task(
@@ -56,8 +62,9 @@ class Runtime(Protocol):
         timeout: float,
     ) -> TaskResult:
         """Run ``command`` once in a container of ``service``'s image and settings (no port,
-        never routed), wait for it to exit (killing it at ``timeout``), remove it, and
-        return its exit code and last output lines."""
+        never routed, on the environment's network so it can reach the services), wait
+        for it to exit (killing it at ``timeout``), remove it, and return its exit code
+        and last output lines."""
         ...
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:
@@ -65,5 +72,27 @@ class Runtime(Protocol):
         ...
 
     async def container_logs(self, container_id: str, *, tail: int = 50) -> str: ...
+
+    def follow_logs(self, container_id: str, *, tail: int = 10) -> AsyncGenerator[str, None]:
+        """The last ``tail`` lines, then each new line as it is written, until the container
+        stops or the caller closes it (use ``contextlib.aclosing``, hence a generator rather
+        than an iterator). ``NotFoundError`` if the container is missing."""
+        ...
+
+    async def remove_environment_resources(self, key: EnvironmentKey) -> None:
+        """Remove every container of the environment still there, then its network.
+        What is already gone is not an error. Volumes are kept (they hold data)."""
+        ...
+
+    async def list_networks(self) -> list[EnvironmentKey]:
+        """The environments that have a network carrying our labels (to prune orphans)."""
+        ...
+
+    async def prune_images(self, key_prefix: str, keep: Iterable[str]) -> list[str]:
+        """Remove tags ``railyard/<key_prefix>...`` that are not in ``keep`` and whose image
+        no container uses (running or not); return the removed tags. Nothing else is
+        touched; an image the engine refuses to remove (in use) is skipped. Pass
+        ``"<tenant>-<app>-"`` to cover exactly one app's services."""
+        ...
 
     async def close(self) -> None: ...

@@ -4,6 +4,7 @@ This is one of the two modules that import ``docker``. Every SDK call blocks, so
 each runs in a worker thread; every foreign exception is mapped here:
 
     docker.errors.ImageNotFound on start   -> RuntimeUnavailable naming the image
+    docker.errors.NotFound on logs         -> NotFoundError
     docker.errors.APIError during build    -> BuildError (with the engine's reason)
     docker.errors.APIError                 -> RuntimeUnavailable (with the explanation)
     DockerException, OSError (requests)    -> RuntimeUnavailable("Docker engine unreachable: ...")
@@ -11,18 +12,25 @@ each runs in a worker thread; every foreign exception is mapped here:
 Containers are hardened by default (no capabilities, no-new-privileges, an init
 process, memory and pids limits, no host mounts) and never restarted by Docker:
 repairing is the reconciler's job, so that every repair is observed and recorded.
+
+Each environment gets one labelled bridge network, ``ry-<slug>``; a replica joins it
+under its service's name, so ``http://<service>:<port>`` reaches the service from
+inside the environment and from nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
+import logging
 import math
 import re
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from contextlib import aclosing
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,15 +39,22 @@ import docker.errors
 from docker.types import LogConfig
 
 from controller import labels
-from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
+from controller.errors import BuildError, NotFoundError, RailyardError, RuntimeUnavailable
 from controller.runtime.base import BuildLog, TaskResult
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024
 DEFAULT_PIDS = 512
 BUILD_LOG_TAIL_LINES = 20
+IMAGE_REPOSITORY = "railyard/"
+"""Where ``image_for`` puts every image Railyard builds; pruning never looks elsewhere."""
+FOLLOW_BUFFER_LINES = 1000
+"""Lines a log follower holds for a slow reader before its thread waits."""
+FOLLOW_POLL_SECONDS = 0.2
+FOLLOW_JOIN_SECONDS = 5.0
 _NAME_FORBIDDEN = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
@@ -54,6 +69,10 @@ def container_name(key: EnvironmentKey, service: DesiredService, replica: int) -
 
 def volume_name(key: EnvironmentKey, volume: str) -> str:
     return docker_name(f"{key.slug}-{volume}")
+
+
+def network_name(key: EnvironmentKey) -> str:
+    return docker_name(f"ry-{key.slug}")
 
 
 def container_labels(
@@ -112,10 +131,17 @@ def observe(container: Any) -> ObservedContainer:
         spec_hash=own.get(labels.SPEC_HASH, ""),
         revision=own.get(labels.REVISION, ""),
         replica=int(replica) if replica.isdigit() else -1,
-        state=container.status,
+        state=_state(attrs, container.status),
         host_port=_host_port((attrs.get("NetworkSettings") or {}).get("Ports") or {}),
         environment=_environment(own),
     )
+
+
+def _state(attrs: dict[str, Any], status: str) -> str:
+    """Docker's status, except that a running container whose image's HEALTHCHECK
+    fails is ``unhealthy``: the planner replaces it like a stopped one."""
+    health = ((attrs.get("State") or {}).get("Health") or {}).get("Status")
+    return "unhealthy" if status == "running" and health == "unhealthy" else status
 
 
 def _environment(own: dict[str, str]) -> EnvironmentKey | None:
@@ -154,6 +180,7 @@ class DockerRuntime:
         self._client_factory = client_factory or docker.from_env
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
+        self._network_locks: dict[str, threading.Lock] = {}
 
     def _docker(self) -> docker.DockerClient:
         """The SDK client, created on first use (from_env asks the engine for its API version)."""
@@ -165,20 +192,18 @@ class DockerRuntime:
     async def _run(self, what: str, call: Callable[[], T]) -> T:
         try:
             return await asyncio.to_thread(call)
-        except docker.errors.APIError as exc:
-            raise RuntimeUnavailable(
-                f"Docker engine failed to {what}: {exc.explanation or exc}"
-            ) from exc
         except (docker.errors.DockerException, OSError) as exc:
-            raise RuntimeUnavailable(f"Docker engine unreachable: {exc}") from exc
+            raise _engine_error(what, exc) from exc
 
     async def list_containers(self, key: EnvironmentKey | None = None) -> list[ObservedContainer]:
         wanted = key.labels() if key is not None else {labels.MANAGED: "true"}
-        filters = {"label": [f"{name}={value}" for name, value in wanted.items()]}
+        filters = _label_filters(wanted)
 
         def list_sync() -> list[ObservedContainer]:
             found = self._docker().containers.list(all=True, filters=filters, ignore_removed=True)
-            return [observe(container) for container in found]
+            observed = [observe(container) for container in found]
+            # The label filter cannot say "no instance label": match the key exactly.
+            return [c for c in observed if key is None or c.environment == key]
 
         observed = await self._run("list containers", list_sync)
         return sorted(observed, key=lambda c: (c.service, c.replica, c.name))
@@ -273,8 +298,10 @@ class DockerRuntime:
             _remove_named(client, options["name"])
             for name in options["volumes"]:
                 client.volumes.create(name=name, labels=key.labels())
+            network = self._ensure_network(client, key)
+            joined = options | _network_options(client, network, alias=service.name)
             try:
-                container = client.containers.create(service.image, **options)
+                container = client.containers.create(service.image, **joined)
             except docker.errors.ImageNotFound as exc:
                 raise RuntimeUnavailable(
                     f"image {service.image!r} is not in the Docker engine: build or pull it first"
@@ -303,8 +330,10 @@ class DockerRuntime:
         def run_sync() -> TaskResult:
             client = self._docker()
             _remove_named(client, options["name"])
+            network = self._ensure_network(client, key)
+            joined = options | _network_options(client, network, alias=None)
             try:
-                container = client.containers.create(service.image, **options)
+                container = client.containers.create(service.image, **joined)
             except docker.errors.ImageNotFound as exc:
                 raise RuntimeUnavailable(f"image {service.image!r} is not in the engine") from exc
             try:
@@ -348,6 +377,104 @@ class DockerRuntime:
 
         return await self._run(f"read logs of {container_id}", logs_sync)
 
+    async def follow_logs(self, container_id: str, *, tail: int = 10) -> AsyncGenerator[str, None]:
+        def open_sync() -> Iterator[bytes]:
+            try:
+                container = self._docker().containers.get(container_id)
+            except docker.errors.NotFound as exc:
+                raise NotFoundError(f"container {container_id} not found") from exc
+            stream: Iterator[bytes] = container.logs(
+                stdout=True, stderr=True, stream=True, follow=True, tail=tail
+            )
+            return stream
+
+        follower = _LogFollower(open_sync, f"follow logs of {container_id}")
+        follower.start()
+        try:
+            while not isinstance(item := await follower.queue.get(), _Ended):
+                yield item
+            if item.error is not None:
+                raise item.error
+        finally:
+            await follower.stop()
+
+    def _ensure_network(self, client: docker.DockerClient, key: EnvironmentKey) -> str:
+        """The id of the environment's network, created if missing.
+
+        The engine does not keep network names unique under concurrent creates (20.10
+        makes two), so creates are serialised per name in this process; across
+        processes (best effort) the oldest network of the name wins and a loser removes
+        its own. A new network adopts the environment's running replicas: those started
+        before environments had networks are reachable by name without a restart."""
+        name = network_name(key)
+        with self._client_lock:
+            lock = self._network_locks.setdefault(name, threading.Lock())
+        with lock:
+            existing = _networks_of(client, key, name)
+            if existing:
+                return str(existing[0]["Id"])
+            created: dict[str, Any] | None = None
+            try:
+                created = client.api.create_network(
+                    name, driver="bridge", labels=key.labels(), check_duplicate=True
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: another process created it since we looked
+                    raise
+            existing = _networks_of(client, key, name)
+            if not existing:
+                raise RuntimeUnavailable(f"network {name} vanished as it was created")
+            winner = str(existing[0]["Id"])
+            if created is not None and created.get("Id") != winner:
+                _discard_network(client, str(created["Id"]))
+            elif created is not None:
+                _adopt_replicas(client, key, winner)
+            return winner
+
+    async def remove_environment_resources(self, key: EnvironmentKey) -> None:
+        def remove_sync() -> None:
+            client = self._docker()
+            for container in client.api.containers(all=True, filters=_label_filters(key.labels())):
+                if _environment(container.get("Labels") or {}) == key:
+                    _remove_named(client, str(container["Id"]))
+            for network in _networks_of(client, key):
+                _remove_network(client, str(network["Id"]))
+
+        await self._run(f"remove the resources of {key}", remove_sync)
+
+    async def list_networks(self) -> list[EnvironmentKey]:
+        def list_sync() -> list[EnvironmentKey]:
+            found = self._docker().api.networks(filters=_label_filters({labels.MANAGED: "true"}))
+            return [
+                owner
+                for network in found
+                if (owner := _environment(network.get("Labels") or {})) is not None
+            ]
+
+        keys = set(await self._run("list networks", list_sync))
+        return sorted(keys, key=lambda k: (k.instance, k.tenant, k.app, k.env))
+
+    async def prune_images(self, key_prefix: str, keep: Iterable[str]) -> list[str]:
+        prefix = IMAGE_REPOSITORY + key_prefix
+        kept = set(keep)
+
+        def prune_sync() -> list[str]:
+            api = self._docker().api
+            in_use = {str(c.get("ImageID")) for c in api.containers(all=True)}
+            removed: list[str] = []
+            for image in api.images():
+                if image.get("Id") in in_use:
+                    continue
+                unwanted = [
+                    tag
+                    for tag in image.get("RepoTags") or []
+                    if tag.rpartition(":")[0].startswith(prefix) and tag not in kept
+                ]
+                removed.extend(tag for tag in unwanted if _remove_image(api, tag))
+            return sorted(removed)
+
+        return await self._run(f"prune images {prefix}*", prune_sync)
+
     async def close(self) -> None:
         with self._client_lock:
             client, self._client = self._client, None
@@ -363,6 +490,88 @@ def _remove_named(client: Any, name_or_id: str) -> None:
         return
 
 
+def _engine_error(what: str, exc: Exception) -> RuntimeUnavailable:
+    if isinstance(exc, docker.errors.APIError):
+        return RuntimeUnavailable(f"Docker engine failed to {what}: {exc.explanation or exc}")
+    return RuntimeUnavailable(f"Docker engine unreachable: {exc}")
+
+
+def _label_filters(wanted: dict[str, str]) -> dict[str, list[str]]:
+    return {"label": [f"{name}={value}" for name, value in wanted.items()]}
+
+
+def _network_options(client: Any, network_id: str, *, alias: str | None) -> dict[str, Any]:
+    """Join only the environment's network (by id: a name may briefly be ambiguous)."""
+    aliases = [alias] if alias is not None else None
+    endpoint = client.api.create_endpoint_config(aliases=aliases)
+    return {"network": network_id, "networking_config": {network_id: endpoint}}
+
+
+def _networks_of(client: Any, key: EnvironmentKey, name: str | None = None) -> list[Any]:
+    """The environment's networks (of that name, if given), oldest first."""
+    found = client.api.networks(filters=_label_filters(key.labels()))
+    own = [
+        network
+        for network in found
+        if _environment(network.get("Labels") or {}) == key
+        and (name is None or network.get("Name") == name)
+    ]
+    return sorted(own, key=lambda network: (_created(network), network.get("Id", "")))
+
+
+def _created(network: dict[str, Any]) -> datetime:
+    try:
+        created = datetime.fromisoformat(str(network.get("Created", "")))
+    except ValueError:
+        created = datetime.max
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
+
+
+def _remove_network(client: Any, network_id: str) -> None:
+    try:
+        client.api.remove_network(network_id)
+    except docker.errors.NotFound:
+        return
+
+
+def _discard_network(client: Any, network_id: str) -> None:
+    """Remove a duplicate we created in a race; if someone joined it already, keep it."""
+    try:
+        _remove_network(client, network_id)
+    except docker.errors.APIError as exc:
+        log.warning("kept duplicate network %s: %s", network_id, exc.explanation or exc)
+
+
+def _adopt_replicas(client: Any, key: EnvironmentKey, network_id: str) -> None:
+    for container in client.api.containers(filters=_label_filters(key.labels())):
+        own = container.get("Labels") or {}
+        attached = (container.get("NetworkSettings") or {}).get("Networks") or {}
+        if _environment(own) != key or own.get(labels.SPEC_HASH) == "task":
+            continue
+        if any(net.get("NetworkID") == network_id for net in attached.values()):
+            continue
+        try:
+            client.api.connect_container_to_network(
+                container["Id"], network_id, aliases=[own.get(labels.SERVICE, "")]
+            )
+        except docker.errors.NotFound:
+            continue
+
+
+def _remove_image(api: Any, tag: str) -> bool:
+    """Untag (and delete, if it was the last tag) ``tag``; False if the engine refuses."""
+    try:
+        api.remove_image(tag)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # 409: a container uses it (maybe one created just now)
+            raise
+        log.info("kept image %s: %s", tag, exc.explanation or exc)
+        return False
+    return True
+
+
 def _refusal(exc: Any) -> dict[str, Any]:
     return {"error": str(exc.explanation or exc)}
 
@@ -376,3 +585,106 @@ def _stream_error(chunk: dict[str, Any]) -> str | None:
     detail = chunk.get("errorDetail") or {}
     message = detail.get("message") or chunk.get("error")
     return str(message).strip() if message else None
+
+
+class _Ended:
+    """The follower thread's last word: the stream ended, normally or with ``error``."""
+
+    def __init__(self, error: RailyardError | None) -> None:
+        self.error = error
+
+
+class _LogFollower:
+    """Reads a log stream in a thread and hands its lines to the event loop.
+
+    The queue is bounded, so a slow reader makes the thread wait instead of filling
+    memory. ``stop`` closes the stream (which ends the thread's blocking read), frees
+    a hand-over the thread may be waiting in, and joins the thread.
+    """
+
+    def __init__(self, open_stream: Callable[[], Iterator[bytes]], what: str) -> None:
+        self._open = open_stream
+        self._what = what
+        self._loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[str | _Ended] = asyncio.Queue(FOLLOW_BUFFER_LINES)
+        self._stopping = threading.Event()
+        self._guard = threading.Lock()
+        self._stream: Any = None
+        self._thread = threading.Thread(target=self._pump, name=what, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._close_stream()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        await asyncio.to_thread(self._thread.join, FOLLOW_JOIN_SECONDS)
+        if self._thread.is_alive():
+            log.warning(
+                "%s: reader thread still blocked after %gs", self._what, FOLLOW_JOIN_SECONDS
+            )
+
+    def _pump(self) -> None:
+        error: RailyardError | None = None
+        try:
+            self._pump_lines()
+        except RailyardError as exc:
+            error = exc
+        finally:
+            self._close_stream()
+            self._hand_over(_Ended(error))
+
+    def _pump_lines(self) -> None:
+        try:
+            stream = self._open()
+            with self._guard:
+                self._stream = stream
+            if self._stopping.is_set():
+                return
+            for line in _log_lines(stream):
+                if not self._hand_over(line):
+                    return
+        except (docker.errors.DockerException, OSError) as exc:
+            raise _engine_error(self._what, exc) from exc
+
+    def _hand_over(self, item: str | _Ended) -> bool:
+        """Put ``item`` on the queue, waiting while it is full; False once stopping."""
+        put = self.queue.put(item)
+        try:
+            handed = asyncio.run_coroutine_threadsafe(put, self._loop)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            put.close()
+            return False
+        while not self._stopping.is_set():
+            try:
+                handed.result(timeout=FOLLOW_POLL_SECONDS)
+            except concurrent.futures.TimeoutError:
+                continue
+            except concurrent.futures.CancelledError:
+                return False
+            return True
+        handed.cancel()
+        return False
+
+    def _close_stream(self) -> None:
+        with self._guard:
+            stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            stream.close()
+        except (docker.errors.DockerException, OSError) as exc:
+            log.debug("closing %s: %s", self._what, exc)
+
+
+def _log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", errors="replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")

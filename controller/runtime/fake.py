@@ -5,19 +5,24 @@ containers carry the same fields, a start replaces a leftover of the same name,
 starting needs the image to be present, removing a missing container is fine.
 Failures are injected by name, and ``kill`` simulates a container dying by hand.
 ``operations`` records every change in order (``build``, ``pull``, ``start``,
-``remove``), so tests can assert e.g. that new replicas start before old ones go.
+``remove``, ``remove network``, ``remove image``), so tests can assert e.g. that
+new replicas start before old ones go. Environment networks are just the set of
+keys in ``networks``: created on start, idempotently, as Docker's are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, replace
 
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
 from controller.runtime.base import BuildLog, TaskResult
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
+
+FOLLOW_POLL_SECONDS = 0.01
 
 
 @dataclass
@@ -48,6 +53,8 @@ class FakeRuntime:
         self.pulled: list[str] = []
         self.operations: list[str] = []
         self.logs: dict[str, str] = {}
+        """Per container id: its output so far; append to it to "write" more lines."""
+        self.networks: set[EnvironmentKey] = set()
         self.closed = False
         self._entries: dict[str, _Entry] = {}
         self._ports = itertools.count(40000)
@@ -97,6 +104,7 @@ class FakeRuntime:
             raise RuntimeUnavailable(f"Docker engine failed to start {name}: injected failure")
         for leftover in [i for i, e in self._entries.items() if e.container.name == name]:
             del self._entries[leftover]
+        self.networks.add(key)
         exited = service.name in self.exit_on_start
         container = ObservedContainer(
             id=uuid.uuid4().hex,
@@ -125,6 +133,7 @@ class FakeRuntime:
     ) -> TaskResult:
         self._check()
         self.operations.append(f"task {service.name}: {' '.join(command)}")
+        self.networks.add(key)
         exit_code = self.task_exit_codes.get(service.name, 0)
         return TaskResult(exit_code, f"ran {' '.join(command)}\n")
 
@@ -140,6 +149,51 @@ class FakeRuntime:
             raise NotFoundError(f"container {container_id} not found")
         lines = self.logs.get(container_id, "").splitlines()[-tail:] if tail > 0 else []
         return "".join(f"{line}\n" for line in lines)
+
+    async def follow_logs(self, container_id: str, *, tail: int = 10) -> AsyncGenerator[str, None]:
+        """The last ``tail`` lines, then lines appended to ``logs`` while it runs."""
+        self._check()
+        if container_id not in self._entries:
+            raise NotFoundError(f"container {container_id} not found")
+        lines = self.logs.get(container_id, "").splitlines()
+        sent = max(len(lines) - tail, 0)
+        while True:
+            entry = self._entries.get(container_id)
+            running = entry is not None and entry.container.running
+            lines = self.logs.get(container_id, "").splitlines()
+            for line in lines[sent:]:
+                yield line
+            sent = len(lines)
+            if not running:  # everything it wrote before it stopped has been sent
+                return
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+    async def remove_environment_resources(self, key: EnvironmentKey) -> None:
+        self._check()
+        for container_id in [i for i, e in self._entries.items() if e.key == key]:
+            await self.remove_container(container_id)
+        if key in self.networks:
+            self.networks.discard(key)
+            self.operations.append(f"remove network ry-{key.slug}")
+
+    async def list_networks(self) -> list[EnvironmentKey]:
+        self._check()
+        return sorted(self.networks, key=lambda k: (k.instance, k.tenant, k.app, k.env))
+
+    async def prune_images(self, key_prefix: str, keep: Iterable[str]) -> list[str]:
+        self._check()
+        kept, used = set(keep), {e.image for e in self._entries.values()}
+        removed = sorted(
+            image
+            for image in self.images
+            if image.rpartition(":")[0].startswith(f"railyard/{key_prefix}")
+            and image not in kept
+            and image not in used
+        )
+        for image in removed:
+            self.images.discard(image)
+            self.operations.append(f"remove image {image}")
+        return removed
 
     async def close(self) -> None:
         self.closed = True

@@ -1,14 +1,18 @@
-"""DockerRuntime against the real engine: build, run, observe, replace, remove, harden.
+"""DockerRuntime against the real engine: build, run, observe, replace, remove, harden,
+environment networks, image pruning, log following and Docker health.
 
-Every test owns a unique tenant; the fixture removes every container, volume and
-image carrying it, whatever the test did.
+Every test owns a unique tenant; the fixture removes every container, network,
+volume and image carrying it, whatever the test did.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
+import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from functools import partial
 from uuid import uuid4
 
@@ -18,8 +22,8 @@ import httpx
 import pytest
 
 from controller import labels
-from controller.errors import BuildError, RuntimeUnavailable
-from controller.runtime.docker import DockerRuntime
+from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
+from controller.runtime.docker import DockerRuntime, network_name
 from controller.state import BuildSource, DesiredService, EnvironmentKey, Resources
 from tests.support import async_wait_until
 
@@ -60,6 +64,8 @@ def key(engine: docker.DockerClient) -> Iterator[EnvironmentKey]:
         owned = {"label": f"{labels.TENANT}={tenant}"}
         for container in engine.containers.list(all=True, filters=owned):
             container.remove(force=True)
+        for network in engine.networks.list(filters=owned):
+            network.remove()
         for volume in engine.volumes.list(filters=owned):
             volume.remove(force=True)
         for image in engine.images.list(filters={"reference": f"railyard/{tenant}-*"}):
@@ -217,3 +223,208 @@ async def test_missing_images_and_an_unreachable_engine_raise_runtime_unavailabl
     unreachable = DockerRuntime(lambda: docker.DockerClient(base_url="unix:///nonexistent.sock"))
     with pytest.raises(RuntimeUnavailable, match="Docker engine unreachable"):
         await unreachable.list_containers()
+
+
+BUSYBOX = "busybox:stable"
+SERVE_PAGE = 'mkdir -p /www && echo "$PAGE" > /www/index.html && exec httpd -f -p 8080 -h /www'
+
+
+def page_service(name: str, page: str) -> DesiredService:
+    """busybox httpd answering ``page`` on 8080, without building an image."""
+    return DesiredService(
+        name=name, image=BUSYBOX, port=8080, env=(("PAGE", page),), command=("sh", "-c", SERVE_PAGE)
+    )
+
+
+async def serving(runtime: DockerRuntime, key: EnvironmentKey, service: str, page: str) -> None:
+    [container] = [c for c in await runtime.list_containers(key) if c.service == service]
+    assert container.address is not None
+    check = partial(answers, container.address, f"{page}\n")
+    await async_wait_until(check, timeout=10, what=f"{service} to serve on {container.address}")
+
+
+async def fetch(runtime: DockerRuntime, key: EnvironmentKey, url: str) -> tuple[int, str]:
+    """GET ``url`` from a one-off container of the environment."""
+    client = DesiredService(name="client", image=BUSYBOX)
+    result = await runtime.run_task(key, client, ("wget", "-qO-", url), "c0ffee", timeout=10)
+    return result.exit_code, result.output
+
+
+def networks_named(engine: docker.DockerClient, name: str) -> list[str]:
+    return [n.id for n in engine.networks.list(names=[name]) if n.name == name]
+
+
+async def test_services_of_an_environment_reach_each_other_by_service_name(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    api, web = page_service("api", f"api of {key.tenant}"), page_service("web", "web")
+
+    # Started at once: the environment must still end up with exactly one network.
+    started = await asyncio.gather(
+        runtime.start_container(key, api, "c0ffee", 0),
+        runtime.start_container(key, web, "c0ffee", 0),
+    )
+
+    [network] = networks_named(engine, network_name(key))
+    assert engine.networks.get(network).attrs["Labels"] == key.labels()
+    for container in started:
+        attached = engine.api.inspect_container(container.id)["NetworkSettings"]["Networks"]
+        assert list(attached) == [network_name(key)]
+        assert container.service in attached[network_name(key)]["Aliases"]
+    await serving(runtime, key, "api", f"api of {key.tenant}")
+    assert await fetch(runtime, key, "http://api:8080/index.html") == (0, f"api of {key.tenant}\n")
+    assert key in await runtime.list_networks()
+
+
+async def test_each_environment_has_its_own_network(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    preview = EnvironmentKey(key.tenant, "shop", "pr-1")
+    await runtime.start_container(key, page_service("api", "production api"), "c0ffee", 0)
+    await runtime.start_container(preview, page_service("api", "preview api"), "beef", 0)
+    await runtime.start_container(preview, page_service("billing", "billing"), "beef", 0)
+    await serving(runtime, preview, "billing", "billing")
+    await serving(runtime, key, "api", "production api")
+    await serving(runtime, preview, "api", "preview api")
+
+    assert await fetch(runtime, key, "http://api:8080/index.html") == (0, "production api\n")
+    assert await fetch(runtime, preview, "http://api:8080/index.html") == (0, "preview api\n")
+    exit_code, output = await fetch(runtime, key, "http://billing:8080/index.html")
+    assert exit_code != 0 and "bad address" in output
+    assert {key, preview} <= set(await runtime.list_networks())
+    assert networks_named(engine, network_name(key)) != networks_named(
+        engine, network_name(preview)
+    )
+
+
+async def test_removing_an_environment_removes_its_containers_and_network(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    other = EnvironmentKey(key.tenant, "shop", "pr-2")
+    other_railyard = EnvironmentKey(key.tenant, "shop", "production", instance="other")
+    sleeper = DesiredService(name="worker", image=BUSYBOX, command=("sleep", "60"))
+    await runtime.start_container(key, sleeper, "c0ffee", 0)
+    kept = {
+        neighbour: await runtime.start_container(neighbour, sleeper, "c0ffee", 0)
+        for neighbour in (other, other_railyard)
+    }
+
+    await runtime.remove_environment_resources(key)
+    await runtime.remove_environment_resources(key)
+
+    assert await runtime.list_containers(key) == []
+    assert networks_named(engine, network_name(key)) == []
+    assert key not in await runtime.list_networks()
+    for neighbour, container in kept.items():
+        assert [c.id for c in await runtime.list_containers(neighbour)] == [container.id]
+        assert neighbour in await runtime.list_networks()
+
+
+def build_labelled(engine: docker.DockerClient, tag: str) -> str:
+    """A distinct image (its own id) per tag, built in well under a second."""
+    dockerfile = f"FROM {BUSYBOX}\nLABEL railyard.test={tag}\n".encode()
+    image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile), tag=tag, rm=True)
+    return str(image.id)
+
+
+async def test_prune_images_removes_only_unused_unlisted_tags_of_the_prefix(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    repo = f"railyard/{key.tenant}-shop-web"
+    tags = {name: f"{repo}:{name}" for name in ("old1", "old2", "kept", "running", "stopped")}
+    other_app = f"railyard/{key.tenant}-shopping-web:old"
+    for tag in [*tags.values(), other_app]:
+        await asyncio.to_thread(build_labelled, engine, tag)
+    sleeper = DesiredService(name="web", image=tags["running"], command=("sleep", "60"))
+    await runtime.start_container(key, sleeper, "c0ffee", 0)
+    engine.containers.create(tags["stopped"], labels={labels.TENANT: key.tenant})
+
+    removed = await runtime.prune_images(f"{key.tenant}-shop-", keep=[tags["kept"]])
+
+    assert removed == [tags["old1"], tags["old2"]]
+    for name in ("kept", "running", "stopped"):
+        assert await runtime.image_exists(tags[name])
+    assert await runtime.image_exists(other_app)
+    assert await runtime.image_exists(BUSYBOX)
+    assert not await runtime.image_exists(tags["old1"])
+    assert await runtime.prune_images(f"{key.tenant}-shop-", keep=[tags["kept"]]) == []
+
+
+async def test_follow_logs_yields_new_lines_and_ends_when_the_container_stops(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    script = (
+        "echo old; echo ready; until [ -e /go ]; do sleep 0.05; done; echo after-1; echo after-2"
+    )
+    talker = DesiredService(name="talker", image=BUSYBOX, command=("sh", "-c", script))
+    container = await runtime.start_container(key, talker, "c0ffee", 0)
+    await async_wait_until(lambda: _logs_contain(runtime, container.id, "ready"), timeout=10)
+
+    async with asyncio.timeout(15), aclosing(runtime.follow_logs(container.id, tail=1)) as lines:
+        first = await anext(lines)
+        await asyncio.to_thread(engine.containers.get(container.id).exec_run, ["touch", "/go"])
+        rest = [line async for line in lines]
+
+    assert (first, rest) == ("ready", ["after-1", "after-2"])
+    assert not follower_threads(container.id)
+
+
+async def test_a_follower_that_stops_reading_leaves_no_thread_and_missing_is_not_found(
+    runtime: DockerRuntime, key: EnvironmentKey
+) -> None:
+    script = "echo started; exec sleep 60"
+    sleeper = DesiredService(name="sleeper", image=BUSYBOX, command=("sh", "-c", script))
+    container = await runtime.start_container(key, sleeper, "c0ffee", 0)
+
+    async with asyncio.timeout(15), aclosing(runtime.follow_logs(container.id)) as lines:
+        assert await anext(lines) == "started"
+        assert follower_threads(container.id)
+
+    assert not follower_threads(container.id)
+    with pytest.raises(NotFoundError):
+        await anext(runtime.follow_logs(f"gone-{key.tenant}"))
+
+
+def follower_threads(container_id: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if container_id in t.name and t.is_alive()]
+
+
+async def test_a_failing_docker_healthcheck_is_observed_as_unhealthy(
+    runtime: DockerRuntime, key: EnvironmentKey
+) -> None:
+    image = f"railyard/{key.tenant}-shop-sick:1"
+    dockerfile = f"FROM {BUSYBOX}\nHEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD false\n"
+    await runtime.build_image(
+        image, context_tar({"Dockerfile": dockerfile.encode()}), BuildSource(), lambda _: None
+    )
+    sick = DesiredService(name="sick", image=image, command=("sleep", "60"))
+    container = await runtime.start_container(key, sick, "c0ffee", 0)
+    assert container.state == "running"
+
+    async def unhealthy() -> bool:
+        [observed] = await runtime.list_containers(key)
+        return observed.state == "unhealthy" and not observed.running
+
+    await async_wait_until(unhealthy, timeout=15, what="Docker's health check to fail")
+
+
+async def test_a_new_network_adopts_replicas_started_before_networks_existed(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    legacy = page_service("legacy", "started on the default bridge")
+    engine.containers.run(
+        BUSYBOX,
+        list(legacy.command or ()),
+        environment=dict(legacy.env),
+        labels=key.labels() | {labels.SERVICE: "legacy", labels.SPEC_HASH: legacy.spec_hash},
+        detach=True,
+    )
+
+    await runtime.start_container(key, page_service("web", "web"), "c0ffee", 0)
+
+    async def reached() -> tuple[int, str] | None:
+        reply = await fetch(runtime, key, "http://legacy:8080/index.html")
+        return reply if reply[0] == 0 else None
+
+    reply = await async_wait_until(reached, timeout=10, interval=0.2, what="legacy by name")
+    assert reply == (0, "started on the default bridge\n")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+from contextlib import aclosing
 
 import pytest
 
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
 from controller.runtime.base import Runtime
+from controller.runtime.docker import DockerRuntime
 from controller.runtime.fake import FakeRuntime
 from controller.state import BuildSource, DesiredService, EnvironmentKey
 
@@ -16,11 +19,15 @@ PREVIEW = EnvironmentKey("acme", "shop", "pr-7")
 WEB = DesiredService(name="web", image="railyard/acme-shop-web:abc", port=8080)
 
 
+@pytest.mark.parametrize("adapter", [FakeRuntime, DockerRuntime])
 @pytest.mark.parametrize("method", sorted(m for m in vars(Runtime) if not m.startswith("_")))
-def test_fake_has_the_runtime_signatures(method: str) -> None:
-    ours, port = getattr(FakeRuntime, method), getattr(Runtime, method)
+def test_adapters_have_the_runtime_signatures(adapter: type, method: str) -> None:
+    ours, port = getattr(adapter, method), getattr(Runtime, method)
 
-    assert inspect.iscoroutinefunction(ours)
+    if inspect.iscoroutinefunction(port):
+        assert inspect.iscoroutinefunction(ours)
+    else:  # follow_logs: a plain method in the port, an async generator in adapters
+        assert inspect.isasyncgenfunction(ours)
     assert inspect.signature(ours) == inspect.signature(port)
 
 
@@ -128,3 +135,56 @@ async def test_an_unavailable_engine_fails_every_call() -> None:
 
     with pytest.raises(RuntimeUnavailable, match="unreachable"):
         await runtime.list_containers()
+
+
+async def test_environments_get_one_network_each_until_their_resources_are_removed() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    web = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+    await runtime.start_container(PROD, WEB, "c0ffee", 1)
+    await runtime.run_task(PREVIEW, WEB, ("migrate",), "beef", timeout=5)
+    kept = await runtime.start_container(PREVIEW, WEB, "beef", 0)
+    assert set(await runtime.list_networks()) == {PROD, PREVIEW}
+
+    await runtime.remove_environment_resources(PROD)
+    await runtime.remove_environment_resources(PROD)
+
+    assert await runtime.list_containers(PROD) == []
+    assert await runtime.list_containers(PREVIEW) == [kept]
+    assert await runtime.list_networks() == [PREVIEW]
+    assert runtime.operations[-3:] == [
+        f"remove {web.name}",
+        f"remove {web.name[:-1]}1",
+        f"remove network ry-{PROD.slug}",
+    ]
+
+
+async def test_prune_images_removes_unused_unlisted_images_of_the_prefix_only() -> None:
+    repo = "railyard/acme-shop-web"
+    old, kept, used = f"{repo}:old", f"{repo}:kept", f"{repo}:used"
+    other_app, foreign = "railyard/acme-shopping-web:old", "busybox:stable"
+    runtime = FakeRuntime(images={old, kept, used, other_app, foreign})
+    await runtime.start_container(PROD, DesiredService(name="web", image=used), "c0ffee", 0)
+
+    removed = await runtime.prune_images("acme-shop-", keep=[kept])
+
+    assert removed == [old]
+    assert runtime.images == {kept, used, other_app, foreign}
+    assert runtime.operations[-1] == f"remove image {old}"
+    assert await runtime.prune_images("acme-shop-", keep=[kept]) == []
+
+
+async def test_follow_logs_yields_the_tail_then_new_lines_until_the_container_stops() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    container = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+    runtime.logs[container.id] = "one\ntwo\nthree\n"
+
+    async with asyncio.timeout(5), aclosing(runtime.follow_logs(container.id, tail=2)) as lines:
+        assert [await anext(lines), await anext(lines)] == ["two", "three"]
+        runtime.logs[container.id] += "four\n"
+        assert await anext(lines) == "four"
+        runtime.logs[container.id] += "five\n"
+        runtime.kill(container.id)
+        assert [line async for line in lines] == ["five"]
+
+    with pytest.raises(NotFoundError):
+        await anext(runtime.follow_logs("nope"))
