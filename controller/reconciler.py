@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from controller.errors import (
@@ -33,6 +33,7 @@ from controller.planner import plan as make_plan
 from controller.router.base import Router
 from controller.runtime.base import Runtime
 from controller.source.base import Source
+from controller.source.routing import is_working_tree
 from controller.spec import (
     Manifest,
     RenderContext,
@@ -78,6 +79,7 @@ class Target:
     environment: Environment
     app: App
     key: EnvironmentKey
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,14 @@ class Reconciler:
             if target is None:
                 return Outcome("gone", message=f"environment {environment_id} no longer exists")
             await self._interrupt_unfinished(target)
+            # Only pushes noticed before the head was read can be superseded by this run:
+            # a notice that arrives later may be of a newer commit.
+            target = replace(target, resolved_at=self.clock())
             revision = await self._resolve_revision(target, trigger)
+            if is_working_tree(target.app.repo_url) and revision != target.app.last_seen_revision:
+                # A working tree has only "now": an older revision cannot be rebuilt from it,
+                # so hold what runs until the next save.
+                return Outcome("unchanged", message="working tree: holding the last good version")
             return await self._converge(target, revision, trigger)
 
     async def _converge(self, target: Target, revision: str, trigger: str) -> Outcome:
@@ -240,6 +249,10 @@ class Reconciler:
             if key.instance == self.instance and key not in known:
                 await self.router.remove(key)
                 removed.append(f"routes of {key}")
+        for key in await self.runtime.list_networks():
+            if key.instance == self.instance and key not in known:
+                await self.runtime.remove_environment_resources(key)
+                removed.append(f"network of {key}")
         if removed:
             log.info("pruned orphans: %s", ", ".join(removed))
         return removed
@@ -434,7 +447,8 @@ class Reconciler:
                 if pending.revision == revision and claimed is None:
                     claimed = pending
                     continue
-                await self._supersede(repo, pending, revision)
+                if _noticed_before(pending, target.resolved_at):
+                    await self._supersede(repo, pending, revision)
             if claimed is None:
                 claimed = await repo.create(
                     target.environment, revision=revision, trigger=trigger, status=status
@@ -458,7 +472,7 @@ class Reconciler:
                         plan_summary="no changes",
                     )
                     await repo.add_event(pending, "no_changes", "this revision already runs")
-                else:
+                elif _noticed_before(pending, target.resolved_at):
                     await self._supersede(repo, pending, revision)
 
     async def _supersede(self, repo: DeploymentRepository, pending: Deployment, by: str) -> None:
@@ -503,6 +517,15 @@ class Reconciler:
     async def _update_app(self, app: App, **fields: object) -> None:
         async with self.db.session() as session:
             await AppRepository(session, None).update(app, **fields)
+
+
+def _noticed_before(pending: Deployment, resolved_at: datetime | None) -> bool:
+    if resolved_at is None:
+        return False
+    created = pending.created_at
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=resolved_at.tzinfo)
+    return created <= resolved_at
 
 
 def _describe_failure(exc: RailyardError) -> str:

@@ -44,6 +44,7 @@ from controller.tasks.actors import DramatiqQueue, register_actors
 from controller.tasks.broker import make_broker
 from controller.tasks.context import WorkerContext
 from controller.triggers import Triggers
+from controller.watchers import DirectoryWatchers
 from controller.wiring import StoreWebhookBackend
 from webhook.router import make_webhook_router
 
@@ -167,7 +168,11 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         resync_seconds=settings.resync_seconds,
     )
     stop = asyncio.Event()
-    background = [asyncio.create_task(triggers.run(stop), name="triggers")]
+    watchers = DirectoryWatchers(services.database, services.queue)
+    background = [
+        asyncio.create_task(triggers.run(stop), name="triggers"),
+        asyncio.create_task(watchers.run(stop), name="watchers"),
+    ]
     try:
         serving = asyncio.create_task(server.serve(), name="api")
         # uvicorn exposes readiness only as a flag, so poll it until the socket is bound.

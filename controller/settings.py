@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     resync_seconds: float = 30.0
     health_timeout_seconds: float = 60.0
     drain_seconds: float = 2.0
+    allow_working_trees: bool = Field(
+        default=True,
+        description="let apps deploy a directory of this machine (dir://); turn off when "
+        "tenants you do not trust can reach the API",
+    )
     secret_key: SecretStr | None = Field(
         default=None, description="JWT signing key; generated under HOME when unset"
     )

@@ -26,6 +26,7 @@ from controller.reconciler import Preview
 from controller.router.base import Router
 from controller.runtime.base import Runtime
 from controller.settings import Settings
+from controller.source.routing import is_working_tree
 from controller.state import EnvironmentKey, ObservedContainer, RouteTarget
 from controller.store.models import App, Deployment, DeploymentStatus, Environment
 from controller.store.repositories import (
@@ -208,6 +209,10 @@ def make_status_router(
         """Reconcile the environment to an earlier deployment's revision (same image and
         configuration, same zero-downtime path); it stays there until the next push or redeploy."""
         request = body or RollbackRequest()
+        if is_working_tree(app.repo_url):
+            raise ConflictError(
+                f"{app.name} deploys a working tree, which has no history to roll back to"
+            )
         environment = await environment_named(session, principal.tenant_id, app, request.env)
         deployments = DeploymentRepository(session, principal.tenant_id)
         chosen: Deployment | None

@@ -17,6 +17,7 @@ from typing import Protocol
 from controller.errors import RailyardError
 from controller.records import note_pending
 from controller.source.base import Source
+from controller.source.routing import is_working_tree
 from controller.store.db import Database
 from controller.store.models import App
 from controller.store.repositories import AppRepository, EnvironmentRepository
@@ -62,6 +63,7 @@ class Triggers:
         ``local`` picks repositories on this machine (True), remote ones (False) or all."""
         async with self.db.session() as session:
             apps = await AppRepository(session, None).list()
+        apps = [app for app in apps if not is_working_tree(app.repo_url)]  # watched, not polled
         if local is not None:
             apps = [app for app in apps if is_local_repository(app.repo_url) == local]
         moved = await asyncio.gather(*(self._poll_app(app) for app in apps))

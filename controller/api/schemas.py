@@ -14,6 +14,8 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from controller.errors import SourceError
+from controller.source.routing import is_working_tree, working_tree_path
 from controller.store.models import App, Deployment, DeploymentEvent, Environment, WebhookDelivery
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -36,6 +38,12 @@ def check_repo_url(url: str) -> str:
     if not url or any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise ValueError("must be a non-empty URL without spaces")
     lowered = url.lower()
+    if is_working_tree(url):
+        try:
+            working_tree_path(url)
+        except SourceError as exc:
+            raise ValueError(exc.message) from exc
+        return url
     if lowered.startswith(("http://", "https://")):
         match = _URL_AUTHORITY.match(lowered)
         if match and match.group("userinfo") and ":" in match.group("userinfo"):
@@ -45,7 +53,8 @@ def check_repo_url(url: str) -> str:
     if lowered.startswith(_SCHEMES) or url.startswith("/") or _SCP_LIKE.fullmatch(url):
         return url
     raise ValueError(
-        "must be a git URL: file://, /absolute/path, git://, http(s)://, ssh:// or user@host:path"
+        "must be a git URL (file://, /absolute/path, git://, http(s)://, ssh:// or "
+        "user@host:path) or a working tree on the server's machine (dir:///absolute/path)"
     )
 
 

@@ -1,4 +1,4 @@
-"""The Source port: what Git says should run."""
+"""The Source port: what Git (or a working tree on this machine) says should run."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ __all__ = ["Source", "make_source"]
 
 
 def make_source(settings: Settings) -> Source:
+    """Git URLs through the Git adapter, ``dir://`` working trees read from disk."""
     from controller.source.git import GitSource
+    from controller.source.local import LocalTreeSource
+    from controller.source.routing import RoutingSource
 
-    return GitSource(settings.git_cache_dir)
+    return RoutingSource(GitSource(settings.git_cache_dir), LocalTreeSource())

@@ -8,18 +8,32 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Railyard, running_railyard
-from tests.support import docker_available, nginx_binary, port_open, unavailable
+from tests.support import docker_available, nginx_binary, port_open, unavailable, wait_until
 
 
 def _remove_owned(app: str) -> None:
+    """Remove every container, network and image of a test app, even if a reconcile still
+    running in `railyard up` races with the removal (it is retried until nothing is left)."""
     import docker
+    import docker.errors
 
     client = docker.from_env()
+    label = {"label": f"railyard.app={app}"}
+
+    def sweep() -> bool:
+        try:
+            for container in client.api.containers(all=True, filters=label):
+                client.api.remove_container(container["Id"], force=True)
+            for network in client.api.networks(filters=label):
+                client.api.remove_network(network["Id"])
+            for image in client.images.list(filters={"reference": f"railyard/*-{app}-*"}):
+                client.images.remove(image.id, force=True)
+        except docker.errors.APIError:
+            return False  # something was still in use or already gone: sweep again
+        return not client.api.containers(all=True, filters=label)
+
     try:
-        for container in client.containers.list(all=True, filters={"label": f"railyard.app={app}"}):
-            container.remove(force=True)
-        for image in client.images.list(filters={"reference": f"railyard/*-{app}-*"}):
-            client.images.remove(image.id, force=True)
+        wait_until(sweep, timeout=30, interval=0.5, what=f"leftovers of {app} to be removed")
     finally:
         client.close()
 

@@ -45,10 +45,13 @@ def crashable(tmp_path: Path) -> Iterator[Railyard]:
 
 
 def app_state(app: str) -> list[tuple[str, str]]:
+    """(revision, state) of each of the app's containers, from one listing call."""
     client = docker.from_env()
     try:
-        containers = client.containers.list(all=True, filters={"label": f"railyard.app={app}"})
-        return sorted((c.labels.get("railyard.revision", ""), c.status) for c in containers)
+        containers = client.api.containers(all=True, filters={"label": f"railyard.app={app}"})
+        return sorted(
+            ((c.get("Labels") or {}).get("railyard.revision", ""), c["State"]) for c in containers
+        )
     finally:
         client.close()
 

@@ -42,14 +42,17 @@ def app_files(app: str, body: str, health: str = "/healthz") -> dict[str, str | 
 
 
 def containers_of(app: str) -> list[str]:
-    """Ids of the app's containers, running or not."""
+    """Ids of the app's containers, running or not (one listing call: no per-container race)."""
     client = docker.from_env()
     try:
-        return [
-            c.id for c in client.containers.list(all=True, filters={"label": f"railyard.app={app}"})
-        ]
+        listed = client.api.containers(all=True, filters={"label": f"railyard.app={app}"})
+        return [c["Id"] for c in listed]
     finally:
         client.close()
+
+
+def assert_succeeded(deployment: dict[str, str]) -> None:
+    assert deployment["status"] == "succeeded", f"{deployment['status']}: {deployment.get('error')}"
 
 
 def register(railyard: Railyard, tmp_path: Path, app: str, body: str) -> tuple[GitRepo, str]:
@@ -65,7 +68,7 @@ def test_push_deploys_then_replaces_with_zero_failed_requests(
 ) -> None:
     host = f"{app_name}.localhost"
     repo, first = register(railyard, tmp_path, app_name, "v1")
-    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, first))
     wait_until(lambda: railyard.edge_text(host) == "v1\n", timeout=10, what="v1 served")
     [old_container] = containers_of(app_name)
 
@@ -78,7 +81,7 @@ def test_push_deploys_then_replaces_with_zero_failed_requests(
     with RequestLoop(railyard, host) as loop:
         wait_until(lambda: loop.ok >= 20, timeout=10, what="the request loop to start")
         second = repo.commit({"www/index.html": "v2\n"}, "second")
-        assert railyard.wait_for_deployment(app_name, second)["status"] == "succeeded"
+        assert_succeeded(railyard.wait_for_deployment(app_name, second))
         wait_until(lambda: "v2" in loop.bodies, timeout=10, what="v2 seen by the loop")
         served = loop.ok
         wait_until(lambda: loop.ok >= served + 20, timeout=10, what="more requests after")
@@ -96,7 +99,7 @@ def test_unhealthy_push_keeps_the_old_version_serving(
 ) -> None:
     host = f"{app_name}.localhost"
     repo, first = register(railyard, tmp_path, app_name, "good")
-    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, first))
     before = containers_of(app_name)
 
     bad = repo.commit(app_files(app_name, "never served", health="/missing"), "bad health path")
@@ -116,7 +119,7 @@ def test_broken_manifest_is_recorded_and_changes_nothing(
 ) -> None:
     host = f"{app_name}.localhost"
     repo, first = register(railyard, tmp_path, app_name, "stable")
-    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, first))
     before = containers_of(app_name)
 
     broken = repo.commit({"paas.yaml": "version: 1\nservices:\n  web:\n    port: eighty\n"}, "oops")
@@ -132,9 +135,9 @@ def test_rollback_returns_to_the_previous_revision_until_the_next_push(
 ) -> None:
     host = f"{app_name}.localhost"
     repo, first = register(railyard, tmp_path, app_name, "one")
-    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, first))
     second = repo.commit({"www/index.html": "two\n"}, "two")
-    assert railyard.wait_for_deployment(app_name, second)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, second))
 
     assert "rolling" in railyard.cli("rollback", app_name).stdout
     wait_until(lambda: railyard.edge_text(host) == "one\n", timeout=30, what="rolled back")
@@ -149,7 +152,7 @@ def test_rollback_returns_to_the_previous_revision_until_the_next_push(
     assert (rollback["trigger"], rollback["status"]) == ("rollback", "succeeded")
 
     third = repo.commit({"www/index.html": "three\n"}, "three")
-    assert railyard.wait_for_deployment(app_name, third)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, third))
     assert railyard.edge_text(host) == "three\n"
 
 
@@ -176,7 +179,7 @@ def test_signed_webhook_is_queued_once_and_listed(
     assert (first.status_code, first.json()["outcome"]) == (202, "queued")
     assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
     assert forged.status_code == 401
-    assert railyard.wait_for_deployment(app_name, sha)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, sha))
     outcomes = [row["outcome"] for row in railyard.cli_json("deliveries", app_name)]
     assert outcomes.count("queued") == 1 and any(o.startswith("rejected") for o in outcomes)
 
@@ -186,7 +189,7 @@ def test_a_container_killed_by_hand_is_replaced_by_the_resync(
 ) -> None:
     host = f"{app_name}.localhost"
     _, first = register(railyard, tmp_path, app_name, "resilient")
-    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, first))
     client = docker.from_env()
     try:
         [victim] = client.containers.list(filters={"label": f"railyard.app={app_name}"})
@@ -195,7 +198,7 @@ def test_a_container_killed_by_hand_is_replaced_by_the_resync(
         client.close()
     wait_until(
         lambda: (
-            railyard.edge_text(host) == "resilient\n" and victim.name not in containers_of(app_name)
+            railyard.edge_text(host) == "resilient\n" and victim.id not in containers_of(app_name)
         ),
         timeout=30,
         what="the resync to replace the killed container",
@@ -215,12 +218,12 @@ def test_ten_consecutive_deploys_of_two_replicas_fail_no_request(
     )
     first = repo.commit(files, "r0")
     railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
-    assert railyard.wait_for_deployment(app_name, first)["status"] == "succeeded"
+    assert_succeeded(railyard.wait_for_deployment(app_name, first))
     with RequestLoop(railyard, host, max_requests=200_000, max_seconds=240) as loop:
         wait_until(lambda: loop.ok >= 20, timeout=10, what="the request loop to start")
         for number in range(1, 11):
             revision = repo.commit({"www/index.html": f"r{number}\n"}, f"r{number}")
-            assert railyard.wait_for_deployment(app_name, revision)["status"] == "succeeded"
+            assert_succeeded(railyard.wait_for_deployment(app_name, revision))
             wait_until(lambda n=number: f"r{n}" in loop.bodies, timeout=10, what=f"r{number}")
     assert loop.failures == [], f"{len(loop.failures)} failed of {loop.ok}: {loop.failures[:5]}"
     assert {f"r{n}" for n in range(11)} <= loop.bodies

@@ -27,8 +27,9 @@ from controller.api.schemas import (
     EnvironmentOut,
     WebhookSecretRotated,
 )
-from controller.errors import RailyardError
+from controller.errors import ForbiddenError, RailyardError
 from controller.settings import Settings
+from controller.source.routing import is_working_tree
 from controller.store.crypto import new_webhook_secret
 from controller.store.models import App, Environment
 from controller.store.repositories import PRODUCTION, AppRepository, EnvironmentRepository
@@ -52,6 +53,11 @@ async def create_app_route(
     queue: QueueDep,
 ) -> AppCreated:
     """Register an app; the response shows its webhook secret, this once only."""
+    if is_working_tree(body.repo_url) and not settings.allow_working_trees:
+        raise ForbiddenError(
+            "deploying a directory of the server (dir://) is turned off "
+            "(RAILYARD_ALLOW_WORKING_TREES=false)"
+        )
     secret = new_webhook_secret()
     app = await AppRepository(session, principal.tenant_id).create(
         body.name,
