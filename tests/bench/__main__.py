@@ -13,6 +13,7 @@ then, or when a benchmark produced findings and ``--strict`` is given.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -24,6 +25,7 @@ from rich.console import Console
 from tests.bench import deploy_bench, plan_bench, resync_bench
 from tests.bench import webhook_bench as webhook_module
 from tests.bench.report import (
+    BenchmarkFailed,
     Section,
     TableData,
     print_section,
@@ -99,8 +101,11 @@ def run_one(name: str, *, quick: bool) -> Section:
     except Exception as exc:  # one broken benchmark must not hide the others' figures
         section = Section(name=name, title="failed", parameters={"quick": quick})
         section.ok = False
-        section.error = f"{type(exc).__name__}: {exc}"
+        cause = exc.__cause__ if isinstance(exc, BenchmarkFailed) and exc.__cause__ else exc
+        section.error = f"{type(cause).__name__}: {cause}"
         section.notes.append(traceback.format_exc())
+        if isinstance(exc, BenchmarkFailed):
+            section.notes.extend(exc.notes)
     section.parameters.setdefault("quick", quick)
     section.seconds = time.monotonic() - started
     section.command = reproduce_command(name, quick=quick)
@@ -120,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     # Wide tables stay readable when the output goes to a file or a pipe.
     console = Console() if sys.stdout.isatty() else Console(width=160)
     names = options.only or list(BENCHMARKS)
+    load_at_start = os.getloadavg()
     sections = []
     for name in names:
         console.print(f"[dim]running {name}...[/dim]")
@@ -127,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         print_section(section, console)
         sections.append(section)
     console.rule()
-    print_summary(sections, console)
-    write_json(options.json, sections, [sys.executable, "-m", "tests.bench", *arguments])
+    print_summary(sections, console, load_at_start)
+    argv = [sys.executable, "-m", "tests.bench", *arguments]
+    write_json(options.json, sections, argv, load_at_start)
     console.print(f"figures written to {options.json}")
     failed = any(not s.ok for s in sections)
     findings = any(s.findings for s in sections)

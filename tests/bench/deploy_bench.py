@@ -9,18 +9,19 @@ a. The bundled example (``examples/hello``: a Dockerfile FROM busybox:stable), e
    webhook (the local-repository poll, every 2 s, finds the commit).
 
 b. A prebuilt image: the manifest switches ``image:`` between two tags built once up
-   front, so nothing is built or pulled. The same switch is then done by hand with
-   the docker SDK and a private nginx edge (``NginxRouter.apply`` is the switch, the
-   same mechanism Railyard uses): run the container, poll its health until 200,
-   switch the upstream, remove the old container. The ratio controller / direct says
-   what the controller's bookkeeping costs on top of the unavoidable work.
+   front, so nothing is built or pulled. Each push alternates with the same switch done
+   by hand with the docker SDK and a private nginx edge (``NginxRouter.apply`` is the
+   switch, the same mechanism Railyard uses): run the container, poll its health until
+   200, switch the upstream, remove the old container. The ratio controller / direct
+   says what the controller's bookkeeping costs on top of the unavoidable work.
 
 Where the time goes comes from each deployment's recorded events (``railyard
-deployment ID``): ``detect`` is commit -> deployment recorded (trigger, queue, git fetch,
-manifest, observe, plan); then the executor's steps (build, start, health);
-``switch→served`` runs from the route switch step to the edge answering with the new
-page. Drain and the removal of the old replica come after the switch, so they are
-reported beside the serving time, not in it.
+deployment ID``): ``detect`` is commit -> the deployment is recorded (as pending, by the
+webhook handler or the poller that noticed the push); ``plan`` is recorded -> first step
+(queue, git fetch, manifest, observe, plan); then the executor's steps (build, start,
+health); ``switch→served`` runs from the route switch step to the edge answering with
+the new page. Drain and the removal of the old replica come after the switch, so they
+are reported beside the serving time, not in it.
 
 Railyard runs with the product's trigger defaults (remote poll 60 s, local poll 2 s;
 the e2e harness's own 1 s poll would clamp the local poll to 1 s) except for the
@@ -44,7 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,9 +57,9 @@ import httpx
 
 from controller.router.nginx import NginxRouter
 from controller.state import EnvironmentKey, RouteTarget
-from tests.bench.report import REPO_ROOT, Section, TableData, median, secs
+from tests.bench.report import REPO_ROOT, BenchmarkFailed, Section, TableData, median, secs
 from tests.e2e.harness import Railyard, running_railyard
-from tests.gitrepo import ZERO_SHA, GitRepo, free_port
+from tests.gitrepo import ZERO_SHA, FileContent, GitRepo, free_port
 from tests.support import docker_available, nginx_binary, wait_until
 
 RUNS = 5
@@ -81,7 +82,7 @@ PREBUILT_DOCKERFILE = """FROM busybox:stable
 COPY www /www
 CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
 """
-PHASES = ("detect", "record", "build", "pull", "start", "health", "switch→served")
+PHASES = ("detect", "plan", "build", "pull", "start", "health", "switch→served")
 AFTER_SERVING = ("drain", "remove")
 
 
@@ -177,10 +178,15 @@ def wait_served(port: int, host: str, marker: str, stop: threading.Event | None 
 # -- the controller path ----------------------------------------------------------------
 
 
-def hello_files(app: str, marker: str) -> dict[str, str | bytes | None]:
+def hello_files(app: str, marker: str) -> dict[str, FileContent]:
     """examples/hello as committed by a user: its page names ``marker``; its host, the app."""
     page = (EXAMPLE / "www" / "index.html").read_text()
     manifest = (EXAMPLE / "paas.yaml").read_text()
+    if "version 1" not in page or "hello.localhost" not in manifest:
+        raise RuntimeError(
+            "examples/hello changed: its page must say 'version 1' and its "
+            "manifest route hello.localhost for this benchmark to mark pushes"
+        )
     return {
         "Dockerfile": (EXAMPLE / "Dockerfile").read_text(),
         "paas.yaml": manifest.replace("hello.localhost", f"{app}.localhost"),
@@ -212,7 +218,7 @@ class ControllerApp:
     def host(self) -> str:
         return f"{self.name}.localhost"
 
-    def push(self, files: dict[str, str | bytes | None], marker: str, *, webhook: bool) -> Push:
+    def push(self, files: Mapping[str, FileContent], marker: str, *, webhook: bool) -> Push:
         before = self.repo.head()
         revision = self.repo.commit(files, f"bench {marker}")
         committed = time.time()
@@ -228,7 +234,9 @@ class ControllerApp:
         return timeline(detail, committed, served)
 
 
-def register(railyard: Railyard, base: Path, name: str, files: dict[str, Any]) -> ControllerApp:
+def register(
+    railyard: Railyard, base: Path, name: str, files: Mapping[str, FileContent]
+) -> ControllerApp:
     repo = GitRepo.create(base, name)
     repo.commit(files, "first")
     created = railyard.cli_json("apps", "add", name, "--repo", repo.url)
@@ -268,9 +276,10 @@ def timeline(detail: dict[str, Any], committed: float, served: float) -> Push:
     events = [(e["reason"], e["message"], _stamp(e["created_at"])) for e in detail["events"]]
     finished = _stamp(detail["finished_at"])
     steps = [(message, at) for reason, message, at in events if reason == "step_started"]
-    phases: dict[str, float] = {"detect": _stamp(detail["created_at"]) - committed}
+    recorded = _stamp(detail["created_at"])
+    phases: dict[str, float] = {"detect": recorded - committed}
     if steps:
-        phases["record"] = steps[0][1] - _stamp(detail["created_at"])
+        phases["plan"] = steps[0][1] - recorded
     drain_end = None
     for index, (message, at) in enumerate(steps):
         end = steps[index + 1][1] if index + 1 < len(steps) else finished
@@ -331,56 +340,60 @@ async def _wait_healthy(port: int, timeout: float = 60.0) -> None:
             await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
 
 
-async def direct_switches(
-    client: Any, run: Run, directory: Path, images: list[tuple[str, str]], runs: int
-) -> list[Push]:
-    """The prebuilt switch done by hand: run, health, NginxRouter.apply, remove the old."""
-    binary = nginx_binary()
-    assert binary is not None
-    router = NginxRouter(directory, listen_port=free_port(), binary=binary)
-    key = EnvironmentKey("bench", f"direct-{run.id}", "production")
-    host = f"direct-{run.id}.localhost"
-    current: Any = None
-    pushes = []
-    await router.start()
-    try:
-        for index in range(runs + 1):
-            image, marker = images[index % 2]
-            started = time.time()
-            container, port = await asyncio.to_thread(_run_container, client, image, run)
-            running = time.time()
-            await _wait_healthy(port)
-            healthy = time.time()
-            # Watch the edge while switching, as the controller's edge is watched from outside.
-            stop = threading.Event()
-            watching = asyncio.create_task(
-                asyncio.to_thread(wait_served, router.listen_port, host, marker, stop)
-            )
-            try:
-                await router.apply(key, [RouteTarget(host, "/", "web", (f"127.0.0.1:{port}",))])
-            except BaseException:
-                stop.set()
-                with contextlib.suppress(RuntimeError, AssertionError):
-                    await watching
-                raise
-            served = await watching
-            if current is not None:
-                await asyncio.to_thread(_remove_container, current)
-            removed = time.time()
-            current = container
-            phases = {
-                "start": running - started,
-                "health": healthy - running,
-                "switch→served": served - healthy,
-                "remove": removed - served,
-            }
-            if index > 0:  # the first one only puts the old version in place
-                pushes.append(Push(served - started, phases, trigger="direct", plan=image))
-    finally:
-        if current is not None:
-            await asyncio.to_thread(_remove_container, current)
-        await router.close()
-    return pushes
+class DirectPath:
+    """The prebuilt switch done by hand: run, health, ``NginxRouter.apply``, remove the old."""
+
+    def __init__(self, client: Any, run: Run, directory: Path) -> None:
+        binary = nginx_binary()
+        if binary is None:
+            raise RuntimeError("nginx is not installed")
+        self.client = client
+        self.run = run
+        self.router = NginxRouter(directory, listen_port=free_port(), binary=binary)
+        self.key = EnvironmentKey("bench", f"direct-{run.id}", "production")
+        self.host = f"direct-{run.id}.localhost"
+        self.current: Any = None
+
+    async def start(self) -> None:
+        await self.router.start()
+
+    async def switch(self, image: str, marker: str) -> Push:
+        started = time.time()
+        container, port = await asyncio.to_thread(_run_container, self.client, image, self.run)
+        running = time.time()
+        await _wait_healthy(port)
+        healthy = time.time()
+        # Watch the edge while switching, as the controller's edge is watched from outside.
+        stop = threading.Event()
+        watching = asyncio.create_task(
+            asyncio.to_thread(wait_served, self.router.listen_port, self.host, marker, stop)
+        )
+        upstream = (f"127.0.0.1:{port}",)
+        try:
+            await self.router.apply(self.key, [RouteTarget(self.host, "/", "web", upstream)])
+        except BaseException:
+            stop.set()
+            with contextlib.suppress(RuntimeError, AssertionError):
+                await watching
+            await asyncio.to_thread(_remove_container, container)
+            raise
+        served = await watching
+        if self.current is not None:
+            await asyncio.to_thread(_remove_container, self.current)
+        removed = time.time()
+        self.current = container
+        phases = {
+            "start": running - started,
+            "health": healthy - running,
+            "switch→served": served - healthy,
+            "remove": removed - served,
+        }
+        return Push(served - started, phases, trigger="direct", plan=image)
+
+    async def close(self) -> None:
+        if self.current is not None:
+            await asyncio.to_thread(_remove_container, self.current)
+        await self.router.close()
 
 
 # -- setup and cleanup ----------------------------------------------------------------
@@ -413,7 +426,7 @@ def build_prebuilt(client: Any, run: Run, tag: str, marker: str) -> str:
 
 
 def cleanup(client: Any, run: Run) -> None:
-    """Remove every container and image this run made; note what could not be removed."""
+    """Remove every container, network and image this run made; note what could not be."""
     selectors: list[dict[str, str]] = [{"label": f"{BENCH_LABEL}={run.id}"}]
     selectors += [{"label": f"railyard.app={app}"} for app in run.apps]
     for selector in selectors:
@@ -422,6 +435,14 @@ def cleanup(client: Any, run: Run) -> None:
                 container.remove(force=True)
             except docker.errors.APIError as exc:
                 run.leftovers.append(f"container {container.name}: {exc}")
+    for app in run.apps:  # environments' private networks, once their containers are gone
+        for network in client.networks.list(filters={"label": f"railyard.app={app}"}):
+            try:
+                network.remove()
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.APIError as exc:
+                run.leftovers.append(f"network {network.name}: {exc}")
     references = [f"railyard/*-{app}-*" for app in run.apps]
     images = [i for ref in references for i in client.images.list(filters={"reference": ref})]
     images += client.images.list(filters={"label": f"{BENCH_LABEL}={run.id}"})
@@ -472,20 +493,25 @@ def measure(runs: int, run: Run, base: Path, note: Callable[[str], None]) -> dic
                 with running_railyard(home, **RAILYARD_SETTINGS) as railyard:
                     try:
                         results["a"] = _measure_example(railyard, base, run, runs, note)
-                        results["b_controller"] = _measure_prebuilt(
-                            railyard, base, run, images, runs
+                        results["b_controller"], results["b_direct"] = asyncio.run(
+                            _measure_prebuilt(railyard, client, base, run, images, runs)
                         )
                     except BaseException:
-                        note(f"railyard up's log, last lines:\n{railyard.log()[-4000:]}")
+                        _note_state(railyard, run, note)
                         raise
             finally:
                 stop_left_nginx(home)
-            results["b_direct"] = asyncio.run(
-                direct_switches(client, run, base / "direct-nginx", images, runs)
-            )
         finally:
             cleanup(client, run)
     return results
+
+
+def _note_state(railyard: Railyard, run: Run, note: Callable[[str], None]) -> None:
+    """On failure: what Railyard recorded and logged, so the failure can be diagnosed."""
+    for name in run.apps:
+        listing = railyard.cli("deployments", name, check=False)
+        note(f"railyard deployments {name}:\n{listing.stdout}{listing.stderr}")
+    note(f"railyard up's log, last lines:\n{railyard.log()[-4000:]}")
 
 
 def _measure_example(
@@ -508,18 +534,30 @@ def _measure_example(
     return pushes
 
 
-def _measure_prebuilt(
-    railyard: Railyard, base: Path, run: Run, images: list[tuple[str, str]], runs: int
-) -> list[Push]:
+async def _measure_prebuilt(
+    railyard: Railyard, client: Any, base: Path, run: Run, images: list[tuple[str, str]], runs: int
+) -> tuple[list[Push], list[Push]]:
+    """Controller and direct switches alternate, so load drift on a shared machine hits
+    both alike; each controller push returns only once its deployment finished."""
     name = f"benchimg-{run.id}"
     run.apps.append(name)
-    app = register(railyard, base, name, {"paas.yaml": image_manifest(name, images[0][0])})
-    wait_served(railyard.edge_port, app.host, images[0][1])
-    pushes = []
-    for index in range(runs):
-        image, marker = images[(index + 1) % 2]
-        pushes.append(app.push({"paas.yaml": image_manifest(name, image)}, marker, webhook=True))
-    return pushes
+    files = {"paas.yaml": image_manifest(name, images[0][0])}
+    app = await asyncio.to_thread(register, railyard, base, name, files)
+    await asyncio.to_thread(wait_served, railyard.edge_port, app.host, images[0][1])
+    direct = DirectPath(client, run, base / "direct-nginx")
+    controller_pushes, direct_pushes = [], []
+    await direct.start()
+    try:
+        await direct.switch(*images[0])  # the version being replaced
+        for index in range(runs):
+            image, marker = images[(index + 1) % 2]
+            files = {"paas.yaml": image_manifest(name, image)}
+            push = await asyncio.to_thread(app.push, files, marker, webhook=True)
+            controller_pushes.append(push)
+            direct_pushes.append(await direct.switch(image, marker))
+    finally:
+        await direct.close()
+    return controller_pushes, direct_pushes
 
 
 def _phase_cells(pushes: list[Push], phases: tuple[str, ...]) -> list[str]:
@@ -550,6 +588,19 @@ def _timing_table(title: str, rows: dict[str, list[Push]], caption: str) -> Tabl
             secs(median(after)),
         )
     return table
+
+
+def _extra_time(controller: list[Push], direct: list[Push]) -> str:
+    """Per phase, how much longer the controller took than the direct path (medians)."""
+    parts = []
+    for phase in PHASES:
+        mine = [p.phases[phase] for p in controller if phase in p.phases]
+        theirs = [p.phases[phase] for p in direct if phase in p.phases]
+        if mine and theirs:
+            parts.append(f"{phase} {median(mine) - median(theirs):+.2f} s")
+        elif mine:
+            parts.append(f"{phase} {median(mine):+.2f} s (controller only)")
+    return ", ".join(parts)
 
 
 def _push_json(push: Push) -> dict[str, Any]:
@@ -588,10 +639,14 @@ def run(*, quick: bool = False) -> Section:
         Path(scratch).chmod(0o755)
         try:
             found = measure(runs, run_state, Path(scratch), section.notes.append)
+        except Exception as exc:
+            if run_state.leftovers:
+                section.notes.append(f"cleanup left: {run_state.leftovers}")
+            raise BenchmarkFailed(str(exc), section.notes) from exc
         finally:
             section.parameters["load_average_at_end"] = list(os.getloadavg())
-            if run_state.leftovers:
-                section.findings.append(f"cleanup left: {run_state.leftovers}")
+    if run_state.leftovers:
+        section.findings.append(f"cleanup left: {run_state.leftovers}")
     _report(section, found)
     return section
 
@@ -604,8 +659,8 @@ def _report(section: Section, found: dict[str, Any]) -> None:
         _timing_table(
             "a. examples/hello: commit -> edge serves the new page (medians, seconds)",
             example,
-            "detect: commit -> deployment recorded (trigger, queue, fetch, plan); record: -> "
-            "first step; switch→served: switch step -> edge answered; drain+remove follow serving",
+            "detect: commit -> deployment recorded by the trigger; plan: -> first step (queue, "
+            "fetch, plan); switch→served: switch step -> edge answered; drain+remove: after",
         )
     )
     section.tables.append(
@@ -649,12 +704,13 @@ def _report(section: Section, found: dict[str, Any]) -> None:
         f"prebuilt: controller {controller_median:.2f} s / direct {direct_median:.2f} s = "
         f"{ratio:.2f} (goal < 1.3)"
     )
+    extra = _extra_time(controller, direct)
+    section.notes.append(f"prebuilt, controller minus direct, by phase (medians): {extra}")
     if ratio >= 1.3:
         section.findings.append(
             f"prebuilt push-to-serving is {ratio:.2f}x the direct docker+nginx switch "
             f"({controller_median:.2f} s vs {direct_median:.2f} s), above the 1.3 goal; "
-            f"detect (commit -> planned) alone is "
-            f"{median([p.phases['detect'] for p in controller]):.2f} s of it"
+            f"by phase: {extra}"
         )
     webhook_median = median([p.seconds for p in example["webhook"]])
     poll_median = median([p.seconds for p in example["poll"]])

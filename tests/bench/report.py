@@ -29,6 +29,14 @@ from rich.text import Text
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+class BenchmarkFailed(Exception):
+    """A benchmark stopped; ``notes`` keep what it gathered to explain why."""
+
+    def __init__(self, message: str, notes: Sequence[str]) -> None:
+        super().__init__(message)
+        self.notes = list(notes)
+
+
 @dataclass
 class TableData:
     """A table as plain data: printed with rich, stored as lists in the JSON file."""
@@ -127,8 +135,14 @@ def print_section(section: Section, console: Console) -> None:
     )
 
 
-def print_summary(sections: Sequence[Section], console: Console) -> None:
-    table = Table(title="Summary", title_justify="left")
+def print_summary(
+    sections: Sequence[Section], console: Console, load_at_start: Sequence[float]
+) -> None:
+    loads = f"{load_at_start[0]:.2f} -> {os.getloadavg()[0]:.2f}"
+    cpus = os.cpu_count()
+    table = Table(
+        title=f"Summary ({cpus} cores; 1-minute load average {loads})", title_justify="left"
+    )
     for column in ("benchmark", "result", "findings", "time s"):
         table.add_column(column, justify="right" if column == "time s" else "left")
     for section in sections:
@@ -142,11 +156,14 @@ def print_summary(sections: Sequence[Section], console: Console) -> None:
     console.print(table)
 
 
-def write_json(path: Path, sections: Sequence[Section], argv: Sequence[str]) -> None:
+def write_json(
+    path: Path, sections: Sequence[Section], argv: Sequence[str], load_at_start: Sequence[float]
+) -> None:
     document = {
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(argv),
         "machine": machine(),
+        "load_average": {"start": list(load_at_start), "end": list(os.getloadavg())},
         "benchmarks": {section.name: _section_json(section) for section in sections},
     }
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")

@@ -11,7 +11,8 @@ trigger the resync uses, counting:
 
 * database writes: every INSERT/UPDATE/DELETE the engine sends (a SQLAlchemy
   ``before_cursor_execute`` listener on the engine), with the statements;
-* runtime writes: new entries in ``FakeRuntime.operations`` (build, pull, start, remove);
+* runtime writes: new entries in ``FakeRuntime.operations`` (every change it makes:
+  build, pull, start, task, remove, networks, images);
 * router writes: new entries in ``FakeRouter.applied`` and ``FakeRouter.removed``.
 
 All three are expected to be zero; anything else is reported as a finding.
@@ -187,7 +188,7 @@ def run(*, quick: bool = False) -> Section:
             "runtime": "FakeRuntime",
             "router": "FakeRouter",
             "source": "FakeSource",
-            "prober": "StaticProber",
+            "prober": "StaticProber (also answers the resync's liveness probes)",
             "locks": "InProcessLocks",
             "trigger": "resync",
             "order": "sequential, one environment after another",
@@ -211,7 +212,7 @@ def run(*, quick: bool = False) -> Section:
     table.add("DB statements / app", f"{found['db_statements'] / apps:.1f}")
     table.add("DB reads (SELECT) / app", f"{found['db_reads'] / apps:.1f}")
     table.add("DB writes (INSERT/UPDATE/DELETE)", len(writes))
-    table.add("runtime writes (build/pull/start/remove)", len(runtime_writes))
+    table.add("runtime writes (FakeRuntime.operations)", len(runtime_writes))
     table.add("router writes (apply/remove)", len(router_writes))
     section.tables.append(table)
     for what, items in (("database", writes), ("runtime", runtime_writes)):
