@@ -5,7 +5,9 @@ See ``controller.plan`` for the one ordering rule every plan follows.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 
 from controller.plan import (
@@ -108,51 +110,32 @@ def _routes_match(
     return expected == actual
 
 
-def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
-    images: list[Step] = []
-    starts: list[Step] = []
-    kept_ids: set[str] = set()
-    changed_services: set[str] = set()
-    early_removals: set[str] = set()
-    upstreams: dict[str, tuple[str, ...]] = {}
+@dataclass
+class _Tally:
+    """What the per-service pass found, for the environment-wide steps after it."""
 
+    images: list[Step] = field(default_factory=list)
+    starts: list[Step] = field(default_factory=list)
+    kept_ids: set[str] = field(default_factory=set)
+    changed: set[str] = field(default_factory=set)
+    early_removals: set[str] = field(default_factory=set)
+    upstreams: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
+    by_service: dict[str, list[ObservedContainer]] = defaultdict(list)
+    for container in observed.containers:
+        by_service[container.service].append(container)
+    served = {address for route in observed.routes for address in route.upstreams}
+    tally = _Tally()
     for service in dependency_order(desired.services):
-        mine = [c for c in observed.containers if c.service == service.name]
-        kept = _kept_replicas(service, mine)
-        kept_ids.update(c.id for c in kept)
-        upstreams[service.name] = tuple(sorted(c.address for c in kept if c.address))
-        missing = service.replicas - len(kept)
-        if missing <= 0:
-            if service.routes and not _already_routed(kept, observed.routes):
-                # Replicas started by a reconcile that never finished: check before routing.
-                starts.append(AwaitHealthy(service, tuple(c.id for c in kept)))
-            continue
-        changed_services.add(service.name)
-        if service.image not in observed.images:
-            if service.build is not None:
-                images.append(BuildImage(service.name, service.image, service.build))
-            else:
-                images.append(PullImage(service.name, service.image))
-        if service.release and not any(c.spec_hash == service.spec_hash for c in mine):
-            starts.append(RunRelease(service))
-        if service.strategy == "recreate":
-            for container in sorted(mine, key=lambda c: c.name):
-                if container.spec_hash != service.spec_hash or not container.running:
-                    starts.append(
-                        RemoveContainer(container.id, container.name, service.name, "recreate")
-                    )
-                    early_removals.add(container.id)
-        # Never reuse the index (hence the name) of a container that still exists at this
-        # spec: it may be an unhealthy replica still serving until the switch.
-        used = {c.replica for c in mine if c.spec_hash == service.spec_hash}
-        starts.extend(StartReplica(service, index) for index in _free_indices(used, missing))
-        starts.append(AwaitHealthy(service))
+        _plan_service(service, by_service[service.name], observed.images, served, tally)
 
     removals: list[RemoveContainer] = []
     for container in sorted(observed.containers, key=lambda c: c.name):
-        if container.id in early_removals:
+        if container.id in tally.early_removals:
             continue
-        reason = _removal_reason(container, desired, kept_ids)
+        reason = _removal_reason(container, desired, tally.kept_ids)
         if reason is not None:
             removals.append(
                 RemoveContainer(container.id, container.name, container.service, reason)
@@ -162,32 +145,61 @@ def plan(desired: DesiredEnvironment, observed: ObservedEnvironment) -> Plan:
     routed = {r.service for r in wanted_routes} | {r.service for r in observed.routes}
     switch: list[Step] = []
     if (
-        changed_services & routed
+        tally.changed & routed
         or any(r.service in routed for r in removals)
-        or not _routes_match(wanted_routes, observed.routes, upstreams)
+        or not _routes_match(wanted_routes, observed.routes, tally.upstreams)
     ):
         switch.append(SwitchRoutes(wanted_routes))
 
     drain: list[Step] = []
-    served = {address for route in observed.routes for address in route.upstreams}
-    drained = [r for r in removals if _address_of(observed, r.container_id) in served]
+    address_of = {c.id: c.address for c in observed.containers}
+    drained = [r for r in removals if address_of.get(r.container_id) in served]
     seconds = max((_drain_seconds(desired, r.service) for r in drained), default=0.0)
     if seconds > 0:
         drain.append(Drain(seconds))
 
-    return Plan((*images, *starts, *switch, *drain, *removals))
+    return Plan((*tally.images, *tally.starts, *switch, *drain, *removals))
 
 
-def _already_routed(kept: list[ObservedContainer], routes: tuple[RouteTarget, ...]) -> bool:
-    served = {address for route in routes for address in route.upstreams}
-    return all(c.address in served for c in kept)
+def _plan_service(
+    service: DesiredService,
+    mine: list[ObservedContainer],
+    images: frozenset[str],
+    served: set[str],
+    tally: _Tally,
+) -> None:
+    kept = _kept_replicas(service, mine)
+    tally.kept_ids.update(c.id for c in kept)
+    tally.upstreams[service.name] = tuple(sorted(c.address for c in kept if c.address))
+    missing = service.replicas - len(kept)
+    if missing <= 0:
+        if service.routes and not all(c.address in served for c in kept):
+            # Replicas started by a reconcile that never finished: check before routing.
+            tally.starts.append(AwaitHealthy(service, tuple(c.id for c in kept)))
+        return
+    tally.changed.add(service.name)
+    if service.image not in images:
+        if service.build is not None:
+            tally.images.append(BuildImage(service.name, service.image, service.build))
+        else:
+            tally.images.append(PullImage(service.name, service.image))
+    spec = service.spec_hash
+    if service.release and not any(c.spec_hash == spec for c in mine):
+        tally.starts.append(RunRelease(service))
+    if service.strategy == "recreate":
+        for container in sorted(mine, key=lambda c: c.name):
+            if container.spec_hash != spec or not container.running:
+                tally.starts.append(
+                    RemoveContainer(container.id, container.name, service.name, "recreate")
+                )
+                tally.early_removals.add(container.id)
+    # Never reuse the index (hence the name) of a container that still exists at this
+    # spec: it may be an unhealthy replica still serving until the switch.
+    used = {c.replica for c in mine if c.spec_hash == spec}
+    tally.starts.extend(StartReplica(service, index) for index in _free_indices(used, missing))
+    tally.starts.append(AwaitHealthy(service))
 
 
 def _drain_seconds(desired: DesiredEnvironment, service_name: str) -> float:
     service = desired.service(service_name)
     return service.drain_seconds if service else desired.drain_seconds
-
-
-def _address_of(observed: ObservedEnvironment, container_id: str) -> str | None:
-    container = next((c for c in observed.containers if c.id == container_id), None)
-    return container.address if container else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from controller import labels
@@ -103,7 +104,7 @@ class DesiredService:
     release: tuple[str, ...] | None = None
     volumes: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @cached_property
     def spec_hash(self) -> str:
         """Hash of what the running container is made of.
 
@@ -126,7 +127,11 @@ class DesiredEnvironment:
     """Drain before removing replicas of services that are gone from the manifest."""
 
     def service(self, name: str) -> DesiredService | None:
-        return next((s for s in self.services if s.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, DesiredService]:
+        return {service.name: service for service in self.services}
 
 
 @dataclass(frozen=True)
