@@ -146,6 +146,24 @@ def apps_list(json_output: JsonOption = False) -> None:
     console.print(table)
 
 
+@apps_app.command("set")
+@friendly
+def apps_set(
+    name: str,
+    self_heal: Annotated[
+        bool | None,
+        typer.Option("--self-heal/--no-self-heal", help="Repair drift, or only report it."),
+    ] = None,
+    branch: Annotated[str | None, typer.Option(help="Deploy another branch.")] = None,
+) -> None:
+    """Change an app's settings."""
+    body = {"self_heal": self_heal, "branch": branch}
+    changed = ApiClient.from_environment().request(
+        "PATCH", f"/apps/{name}", json={k: v for k, v in body.items() if v is not None}
+    )
+    console.print(f"{name}: branch {changed['branch']}, self_heal {changed['self_heal']}")
+
+
 @apps_app.command("delete")
 @friendly
 def apps_delete(

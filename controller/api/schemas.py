@@ -127,6 +127,7 @@ class AppOut(BaseModel):
     manifest_path: str
     last_seen_revision: str | None
     source_error: str | None
+    self_heal: bool
     created_at: datetime
     webhook_url: str
     environments: list[EnvironmentOut]
@@ -158,10 +159,24 @@ def _app_fields(row: App, webhook_url: str, environments: list[Environment]) -> 
         "manifest_path": row.manifest_path,
         "last_seen_revision": row.last_seen_revision,
         "source_error": row.source_error,
+        "self_heal": row.self_heal,
         "created_at": row.created_at,
         "webhook_url": webhook_url,
         "environments": [EnvironmentOut.from_row(env) for env in environments],
     }
+
+
+class AppUpdate(BaseModel):
+    """Fields of an app that can change after it is registered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    self_heal: bool | None = None
+    branch: str | None = None
+
+    _branch = field_validator("branch")(
+        lambda value: value if value is None else check_branch(value)
+    )
 
 
 class WebhookSecretRotated(BaseModel):

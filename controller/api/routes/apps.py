@@ -24,6 +24,7 @@ from controller.api.schemas import (
     AppCreate,
     AppCreated,
     AppOut,
+    AppUpdate,
     EnvironmentOut,
     WebhookSecretRotated,
 )
@@ -110,6 +111,26 @@ async def list_apps(
 async def get_app(
     app: CurrentAppDep, session: SessionDep, principal: CurrentPrincipalDep, settings: SettingsDep
 ) -> AppOut:
+    return await _app_out(session, principal.tenant_id, app, settings)
+
+
+@router.patch("/{app_id}", response_model=AppOut)
+async def update_app(
+    body: AppUpdate,
+    app: CurrentAppDep,
+    session: SessionDep,
+    principal: CurrentPrincipalDep,
+    settings: SettingsDep,
+) -> AppOut:
+    """Change an app's settings: ``self_heal`` (repair drift, or only report it), ``branch``."""
+    changes = body.model_dump(exclude_none=True)
+    if changes:
+        await AppRepository(session, principal.tenant_id).update(app, **changes)
+    if "branch" in changes:
+        environments = EnvironmentRepository(session, principal.tenant_id)
+        production = await environments.get_by_name(app.id, PRODUCTION)
+        if production is not None:
+            await environments.update(production, ref=changes["branch"])
     return await _app_out(session, principal.tenant_id, app, settings)
 
 
