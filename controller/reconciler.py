@@ -70,6 +70,9 @@ log = logging.getLogger(__name__)
 NOT_RETRIED = frozenset({"health_check_failed", "build_failed", "release_failed"})
 """Failures of the revision itself: retrying the same revision would fail the same way."""
 
+KEEP_IMAGES_OF_LAST = 5
+"""Images of this many recent successful deployments of an app are kept (fast rollback)."""
+
 USER_TRIGGERS = frozenset({"push", "webhook", "poll", "redeploy", "app created", "watch"})
 """Triggers that deploy the branch head (and end a rollback)."""
 
@@ -390,9 +393,28 @@ class Reconciler:
             raise
         if trigger == "drift":
             await self._event(deployment, "drift_repaired", plan.summary(), "warning")
-        await self._finish(deployment, DeploymentStatus.SUCCEEDED)
+        images = " ".join(sorted({service.image for service in desired.services}))
+        await self._finish(deployment, DeploymentStatus.SUCCEEDED, images=images)
         await self._update_environment(target, revision, deployment.id)
+        await self._prune_images(target)
         return Outcome("succeeded", deployment.id, plan.summary())
+
+    async def _prune_images(self, target: Target) -> None:
+        """Remove the app's built images that none of its last deployments ran."""
+        async with self.db.session() as session:
+            history = await DeploymentRepository(session, None).list_for_app(
+                target.app.id, limit=100
+            )
+        recent = [d for d in history if d.status == DeploymentStatus.SUCCEEDED.value]
+        keep = {image for d in recent[:KEEP_IMAGES_OF_LAST] for image in d.images.split()}
+        prefix = f"{target.key.tenant}-{target.key.app}-"
+        try:
+            removed = await self.runtime.prune_images(prefix, keep)
+        except TemporaryError as exc:
+            log.warning("image pruning of %s skipped: %s", target.app.name, exc.message)
+            return
+        if removed:
+            log.info("pruned %d old image(s) of %s", len(removed), target.app.name)
 
     async def _record_invalid_manifest(
         self, target: Target, revision: str, trigger: str, exc: ManifestError
@@ -485,11 +507,20 @@ class Reconciler:
         await repo.add_event(pending, "superseded", f"a newer revision {by[:12]} was deployed")
 
     async def _finish(
-        self, deployment: Deployment, status: DeploymentStatus, *, error: str | None = None
+        self,
+        deployment: Deployment,
+        status: DeploymentStatus,
+        *,
+        error: str | None = None,
+        images: str = "",
     ) -> None:
         async with self.db.session() as session:
             await DeploymentRepository(session, None).update(
-                deployment, status=status.value, finished_at=self.clock(), error=error
+                deployment,
+                status=status.value,
+                finished_at=self.clock(),
+                error=error,
+                images=images,
             )
 
     async def _event(

@@ -119,6 +119,8 @@ class Deployment(SQLModel, table=True):
     status: str = DeploymentStatus.PENDING.value
     plan_summary: str = ""
     error: str | None = None
+    images: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    """Space-separated image references the deployment ran (kept by image pruning)."""
     created_at: datetime = Field(default_factory=utcnow, index=True)
     started_at: datetime | None = None
     finished_at: datetime | None = None

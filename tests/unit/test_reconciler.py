@@ -267,3 +267,13 @@ async def test_secrets_are_rendered_and_a_missing_one_is_named_not_shown(world: 
     assert await world.reconcile("redeploy") == "succeeded"
     for deployment in await world.deployments():
         assert "hunter2" not in (deployment.error or "") + deployment.plan_summary
+
+
+async def test_old_images_are_pruned_beyond_the_last_five_deployments(world: World) -> None:
+    built = manifest().replace("image: shop:v1", "build: {context: .}")
+    for number in range(7):
+        world.source.push(REPO, {"paas.yaml": built, "Dockerfile": f"FROM scratch\n# {number}\n"})
+        assert await world.reconcile() == "succeeded"
+    ours = {image for image in world.runtime.images if image.startswith("railyard/")}
+    assert len(world.runtime.built) == 7
+    assert ours == set(world.runtime.built[-5:])
