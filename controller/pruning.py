@@ -1,0 +1,86 @@
+"""Pruning: remove what Railyard owns and nobody wants any more.
+
+Ownership is by label (and installation id), so only our things ever go: the
+containers, routes and networks of environments that no longer exist on record
+(a deleted app, or a crash halfway through deleting one), and an app's built
+images that none of its recent deployments ran.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from controller.errors import TemporaryError
+from controller.locks import Locks
+from controller.router.base import Router
+from controller.runtime.base import Runtime
+from controller.state import EnvironmentKey
+from controller.store.db import Database
+from controller.store.models import App, DeploymentStatus
+from controller.store.repositories import (
+    AppRepository,
+    DeploymentRepository,
+    EnvironmentRepository,
+    TenantRepository,
+)
+
+log = logging.getLogger(__name__)
+
+KEEP_IMAGES_OF_LAST = 5
+"""Images of this many recent successful deployments of an app are kept (fast rollback)."""
+
+
+async def known_environments(database: Database, instance: str) -> set[EnvironmentKey]:
+    async with database.session() as session:
+        environments = await EnvironmentRepository(session, None).list_all()
+        apps = {app.id: app for app in await AppRepository(session, None).list()}
+        tenants = {
+            tenant_id: await TenantRepository(session, None).get(tenant_id)
+            for tenant_id in {e.tenant_id for e in environments}
+        }
+    known = set()
+    for environment in environments:
+        app, tenant = apps.get(environment.app_id), tenants.get(environment.tenant_id)
+        if app is not None and tenant is not None:
+            known.add(EnvironmentKey(tenant.name, app.name, environment.name, instance))
+    return known
+
+
+async def prune_orphans(
+    database: Database, runtime: Runtime, router: Router, locks: Locks, instance: str
+) -> list[str]:
+    """Remove containers, routes and networks of this installation's vanished environments."""
+    known = await known_environments(database, instance)
+    removed: list[str] = []
+    for container in await runtime.list_containers():
+        owner = container.environment
+        if owner is not None and owner.instance == instance and owner not in known:
+            async with locks.hold(f"orphan:{owner.slug}"):
+                await runtime.remove_container(container.id)
+            removed.append(container.name)
+    for key in await router.environments():
+        if key.instance == instance and key not in known:
+            await router.remove(key)
+            removed.append(f"routes of {key}")
+    for key in await runtime.list_networks():
+        if key.instance == instance and key not in known:
+            await runtime.remove_environment_resources(key)
+            removed.append(f"network of {key}")
+    if removed:
+        log.info("pruned orphans: %s", ", ".join(removed))
+    return removed
+
+
+async def prune_images(database: Database, runtime: Runtime, app: App, key: EnvironmentKey) -> None:
+    """Remove the app's built images that none of its last deployments ran."""
+    async with database.session() as session:
+        history = await DeploymentRepository(session, None).list_for_app(app.id, limit=100)
+    recent = [d for d in history if d.status == DeploymentStatus.SUCCEEDED.value]
+    keep = {image for d in recent[:KEEP_IMAGES_OF_LAST] for image in d.images.split()}
+    try:
+        removed = await runtime.prune_images(f"{key.tenant}-{key.app}-", keep)
+    except TemporaryError as exc:
+        log.warning("image pruning of %s skipped: %s", app.name, exc.message)
+        return
+    if removed:
+        log.info("pruned %d old image(s) of %s", len(removed), app.name)
