@@ -164,6 +164,32 @@ def apps_set(
     console.print(f"{name}: branch {changed['branch']}, self_heal {changed['self_heal']}")
 
 
+@apps_app.command("credentials")
+@friendly
+def apps_credentials(
+    name: str,
+    username: Annotated[
+        str | None, typer.Option(help="HTTPS user name (e.g. x-access-token).")
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Forget stored credentials.")] = False,
+) -> None:
+    """Store an HTTPS token for a private repository; the token is read from standard input."""
+    client = ApiClient.from_environment()
+    if remove:
+        client.request("DELETE", f"/apps/{name}/credentials")
+        console.print(f"{name}: repository credentials removed")
+        return
+    if not username:
+        errors.print("[red]error:[/red] --username is required (or --remove)")
+        raise typer.Exit(1)
+    token = sys.stdin.readline().strip()
+    if not token:
+        errors.print("[red]error:[/red] no token on standard input (echo $TOKEN | railyard ...)")
+        raise typer.Exit(1)
+    client.request("PUT", f"/apps/{name}/credentials", json={"username": username, "token": token})
+    console.print(f"{name}: repository credentials stored (encrypted; used from the next fetch)")
+
+
 @apps_app.command("delete")
 @friendly
 def apps_delete(

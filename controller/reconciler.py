@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from controller.credentials import RepositoryCredentials
 from controller.errors import (
     ManifestError,
     NotFoundError,
@@ -112,6 +113,7 @@ class Reconciler:
         drain_seconds: float = 2.0,
         instance: str = "",
         secret_box: SecretBox | None = None,
+        credentials: RepositoryCredentials | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = database
@@ -124,6 +126,7 @@ class Reconciler:
         self.drain_seconds = drain_seconds
         self.instance = instance
         self.secret_box = secret_box
+        self.credentials = credentials
         self.clock = clock
         self.records = DeploymentRecords(database, clock)
 
@@ -247,6 +250,8 @@ class Reconciler:
 
     async def _resolve_revision(self, target: Target, trigger: str) -> str:
         app = target.app
+        if self.credentials is not None:
+            self.credentials.load(app, self.secret_box)
         try:
             head = await self.source.resolve(app.repo_url, target.environment.ref)
         except (SourceError, TemporaryError) as exc:

@@ -12,8 +12,15 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from controller.api.deps import CurrentAppDep, CurrentPrincipalDep, SecretBoxDep, SessionDep
+from controller.api.deps import (
+    CurrentAppDep,
+    CurrentPrincipalDep,
+    SecretBoxDep,
+    SessionDep,
+)
+from controller.credentials import encode
 from controller.errors import ValidationError
+from controller.store.repositories import AppRepository
 from controller.store.secrets import SecretRepository
 
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -68,6 +75,40 @@ def make_secret_router() -> APIRouter:
         name: str, app: CurrentAppDep, session: SessionDep, principal: CurrentPrincipalDep
     ) -> Response:
         await SecretRepository(session, principal.tenant_id).delete(app, _check_name(name))
+        return Response(status_code=204)
+
+    return api
+
+
+class RepositoryToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=256)
+    token: str = Field(min_length=1, max_length=MAX_SECRET_BYTES)
+
+
+def make_credentials_router() -> APIRouter:
+    api = APIRouter(prefix="/api/v1/apps/{app_id}/credentials", tags=["secrets"])
+
+    @api.put("", status_code=204, summary="HTTPS username + token for a private repository")
+    async def set_credentials(
+        body: RepositoryToken,
+        app: CurrentAppDep,
+        session: SessionDep,
+        principal: CurrentPrincipalDep,
+        box: SecretBoxDep,
+    ) -> Response:
+        encrypted = box.encrypt(encode(body.username, body.token))
+        await AppRepository(session, principal.tenant_id).update(
+            app, credentials_encrypted=encrypted, source_error=None
+        )
+        return Response(status_code=204)
+
+    @api.delete("", status_code=204, summary="Forget the repository credentials")
+    async def delete_credentials(
+        app: CurrentAppDep, session: SessionDep, principal: CurrentPrincipalDep
+    ) -> Response:
+        await AppRepository(session, principal.tenant_id).update(app, credentials_encrypted=None)
         return Response(status_code=204)
 
     return api

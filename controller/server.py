@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from controller.api.app import create_app
 from controller.api.bootstrap import bootstrap
+from controller.credentials import RepositoryCredentials
 from controller.executor import Executor
 from controller.health import HttpProber
 from controller.locks import InProcessLocks
@@ -32,7 +33,7 @@ from controller.router import make_router
 from controller.router.base import Router
 from controller.runtime import make_runtime
 from controller.runtime.base import Runtime
-from controller.secret_routes import make_secret_router
+from controller.secret_routes import make_credentials_router, make_secret_router
 from controller.settings import Settings, load_settings
 from controller.source import make_source
 from controller.status import PreviewPlan, make_status_router
@@ -96,6 +97,7 @@ def build_api(settings: Settings, services: Services) -> FastAPI:
                 instance=settings.instance_id(),
             ),
             make_secret_router(),
+            make_credentials_router(),
             make_webhook_router(),
         ],
     )
@@ -117,7 +119,8 @@ async def start_services(settings: Settings) -> Services:
     worker = dramatiq.Worker(broker, worker_threads=WORKER_THREADS)
     worker.start()
     runtime = make_runtime(settings)
-    source = make_source(settings)
+    credentials = RepositoryCredentials()
+    source = make_source(settings, credentials)
     dry_run = Reconciler(
         database=database,
         runtime=runtime,
@@ -129,6 +132,7 @@ async def start_services(settings: Settings) -> Services:
         drain_seconds=settings.drain_seconds,
         instance=settings.instance_id(),
         secret_box=SecretBox(settings.signing_key()),
+        credentials=credentials,
     )
     return Services(
         database=database,
@@ -159,13 +163,16 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
             app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
         )
     )
+    poll_credentials = RepositoryCredentials()
     triggers = Triggers(
         services.database,
-        make_source(settings),
+        make_source(settings, poll_credentials),
         services.queue,
         poll_seconds=settings.poll_seconds,
         local_poll_seconds=settings.local_poll_seconds,
         resync_seconds=settings.resync_seconds,
+        credentials=poll_credentials,
+        secret_box=SecretBox(settings.signing_key()),
     )
     stop = asyncio.Event()
     watchers = DirectoryWatchers(services.database, services.queue)

@@ -14,10 +14,12 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from controller.credentials import RepositoryCredentials
 from controller.errors import RailyardError
 from controller.records import note_pending
 from controller.source.base import Source
 from controller.source.routing import is_working_tree
+from controller.store.crypto import SecretBox
 from controller.store.db import Database
 from controller.store.models import App
 from controller.store.repositories import AppRepository, EnvironmentRepository
@@ -47,6 +49,8 @@ class Triggers:
         local_poll_seconds: float = 2.0,
         git_timeout: float = 30.0,
         concurrency: int = 8,
+        credentials: RepositoryCredentials | None = None,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self.db = database
         self.source = source
@@ -55,6 +59,8 @@ class Triggers:
         self.local_poll_seconds = min(local_poll_seconds, poll_seconds)
         self.resync_seconds = resync_seconds
         self.git_timeout = git_timeout
+        self.credentials = credentials
+        self.secret_box = secret_box
         self._slots = asyncio.Semaphore(concurrency)
 
     async def poll_once(self, *, local: bool | None = None) -> int:
@@ -77,6 +83,8 @@ class Triggers:
 
     async def _poll_app(self, app: App) -> bool:
         async with self._slots:
+            if self.credentials is not None:
+                self.credentials.load(app, self.secret_box)
             try:
                 head = await asyncio.wait_for(
                     self.source.remote_head(app.repo_url, app.branch), self.git_timeout

@@ -128,6 +128,7 @@ class AppOut(BaseModel):
     last_seen_revision: str | None
     source_error: str | None
     self_heal: bool
+    has_credentials: bool
     created_at: datetime
     webhook_url: str
     environments: list[EnvironmentOut]
@@ -160,6 +161,7 @@ def _app_fields(row: App, webhook_url: str, environments: list[Environment]) -> 
         "last_seen_revision": row.last_seen_revision,
         "source_error": row.source_error,
         "self_heal": row.self_heal,
+        "has_credentials": bool(row.credentials_encrypted),
         "created_at": row.created_at,
         "webhook_url": webhook_url,
         "environments": [EnvironmentOut.from_row(env) for env in environments],

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from controller.settings import Settings
 from controller.source.base import Source
+
+Credentials = Callable[[str], tuple[str, str] | None]
+"""repo URL -> (username, token) for a private repository, or None."""
 
 __all__ = ["Source", "make_source"]
 
 
-def make_source(settings: Settings) -> Source:
+def make_source(settings: Settings, credentials: Credentials | None = None) -> Source:
     """Git URLs through the Git adapter, ``dir://`` working trees read from disk."""
     from controller.source.git import GitSource
     from controller.source.local import LocalTreeSource
     from controller.source.routing import RoutingSource
 
-    return RoutingSource(GitSource(settings.git_cache_dir), LocalTreeSource())
+    return RoutingSource(
+        GitSource(settings.git_cache_dir, credentials=credentials), LocalTreeSource()
+    )

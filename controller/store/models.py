@@ -86,6 +86,8 @@ class App(SQLModel, table=True):
     webhook_secret_encrypted: str
     last_seen_revision: str | None = None
     source_error: str | None = None
+    credentials_encrypted: str | None = None
+    """HTTPS username and token for a private repository (encrypted; never returned)."""
     self_heal: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     """False: the periodic resync reports drift but does not repair it."""
     created_at: datetime = Field(default_factory=utcnow)

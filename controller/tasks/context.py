@@ -10,6 +10,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from controller.credentials import RepositoryCredentials
 from controller.executor import Executor
 from controller.health import HttpProber
 from controller.locks import InProcessLocks, Locks, RedisLocks
@@ -44,7 +45,8 @@ class WorkerContext:
         settings = self.settings
         runtime = make_runtime(settings)
         router = make_router(settings)
-        source = make_source(settings)
+        credentials = RepositoryCredentials()
+        source = make_source(settings, credentials)
         self._database = Database(settings.resolved_database_url)
         locks: Locks = (
             RedisLocks(Redis.from_url(settings.redis_url))
@@ -65,6 +67,7 @@ class WorkerContext:
             drain_seconds=settings.drain_seconds,
             instance=settings.instance_id(),
             secret_box=SecretBox(settings.signing_key()),
+            credentials=credentials,
         )
 
     async def close(self) -> None:
