@@ -2,10 +2,11 @@
 
 Layout under ``directory`` (``RAILYARD_HOME/nginx``): ``nginx.conf`` (the main config,
 rewritten on every start), ``conf.d/<slug>.conf`` (one file per environment, see
-``config_file``), ``logs/``, ``temp/`` and ``nginx.pid``. The master runs in the
-foreground (``-g "daemon off;"``) as a subprocess in its own session, so a Ctrl-C
-meant for Railyard does not kill the edge. A master left by an earlier run (named by
-the pid file, with our config path in its command line) is adopted and reloaded.
+``config_file``), ``logs/``, ``temp/`` and ``nginx.pid``; ``nginx_config`` renders
+their text. The master runs in the foreground (``-g "daemon off;"``) as a subprocess
+in its own session, so a Ctrl-C meant for Railyard does not kill the edge. A master
+left by an earlier run (named by the pid file, with our config path in its command
+line) is adopted and reloaded.
 
 ``apply()`` renders the environment's file, writes it as a hidden candidate, runs
 ``nginx -t`` on a copy of the main config that includes the candidate instead of the
@@ -13,52 +14,49 @@ current file, and only then swaps it in with ``os.replace``. A rejected candidat
 deleted and ``RouterError`` carries nginx's message; the old file keeps serving.
 
 Reload and "has taken effect": before SIGHUP we note the master's worker pids (its
-children, read from ``/proc``). nginx starts new workers with the new config, then
-tells the old ones to quit gracefully; a quitting worker closes its listening sockets
-at once and retitles itself ``nginx: worker process is shutting down`` while it
-finishes its in-flight requests. ``apply()`` returns when a new worker runs and every
-old worker has exited or is shutting down: from then on every new connection gets
-the new routes. A reload that nginx refuses (an ``[emerg]`` in the error log, or no
-new workers before the deadline) restores the previous file and raises ``RouterError``.
+children, read from ``/proc`` by ``nginx_process``). nginx starts new workers with the
+new config, then tells the old ones to quit gracefully; a quitting worker closes its
+listening sockets at once and retitles itself ``nginx: worker process is shutting
+down`` while it finishes its in-flight requests. ``apply()`` returns when a new
+worker runs and every old worker has exited or is shutting down: from then on every
+new connection gets the new routes. A reload that nginx refuses (an ``[emerg]`` in
+the error log, or no new workers before the deadline) restores the previous file and
+raises ``RouterError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import grp
-import hashlib
 import logging
 import os
-import pwd
 import re
 import signal
-import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from controller.errors import ConflictError, RouterError
 from controller.router import config_file
+from controller.router.nginx_config import render_environment, render_main_config
+from controller.router.nginx_process import (
+    accepts_connections,
+    emergencies_since,
+    is_alive,
+    is_serving,
+    nginx_master,
+    read_pid,
+    worker_titles,
+    worker_user,
+)
 from controller.state import EnvironmentKey, RouteTarget
+
+__all__ = ["SUFFIX", "NginxRouter", "render_environment", "render_main_config"]
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".conf"
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: ", re.MULTILINE)
-_NO_PATH = 'default_type text/plain; return 404 "no route for this path\\n";'
-_PROXY_SETTINGS = (
-    "proxy_http_version 1.1;",
-    "proxy_set_header Host $host;",
-    "proxy_set_header Upgrade $http_upgrade;",
-    "proxy_set_header Connection $railyard_connection;",
-    "proxy_set_header X-Real-IP $remote_addr;",
-    "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-    "proxy_set_header X-Forwarded-Proto $scheme;",
-    "proxy_set_header X-Forwarded-Host $host;",
-    "proxy_next_upstream error timeout http_502;",
-    "proxy_connect_timeout 5s;",
-)
 
 
 class NginxRouter:
@@ -95,7 +93,7 @@ class NginxRouter:
         async with self._lock:
             for sub in ("conf.d", "logs", "temp"):
                 (self.directory / sub).mkdir(parents=True, exist_ok=True)
-            self._user = _user(self.directory)
+            self._user = worker_user(self.directory)
             main = render_main_config(self.directory, self._listen, [self._include_all], self._user)
             await asyncio.to_thread(config_file.write_atomic, self.config_path, main)
             try:
@@ -105,7 +103,7 @@ class NginxRouter:
                     raise
                 await self._test(self.config_path)
             self._started = True
-            adopted = _nginx_master(self.pid_path, self.config_path)
+            adopted = nginx_master(self.pid_path, self.config_path)
             if adopted is not None and adopted != self._master_pid:
                 log.info("adopting nginx master %d left by an earlier run", adopted)
                 self._master_pid, self._process = adopted, None
@@ -199,7 +197,7 @@ class NginxRouter:
         return moved
 
     def _running(self) -> bool:
-        return self._master_pid is not None and _alive(self._master_pid)
+        return self._master_pid is not None and is_alive(self._master_pid)
 
     async def _ensure_running(self) -> None:
         if not self._started:
@@ -238,12 +236,12 @@ class NginxRouter:
         deadline = time.monotonic() + self.timeout
         pid = self._master_pid
         while time.monotonic() < deadline:
-            if pid is None or not _alive(pid):
+            if pid is None or not is_alive(pid):
                 raise RouterError(f"nginx exited while starting: {self._log_tail()}")
             if (
-                _read_pid(self.pid_path) == pid
-                and _workers(pid)
-                and await _accepts(self.listen_host, self.listen_port)
+                read_pid(self.pid_path) == pid
+                and worker_titles(pid)
+                and await accepts_connections(self.listen_host, self.listen_port)
             ):
                 return
             await asyncio.sleep(0.05)
@@ -255,7 +253,7 @@ class NginxRouter:
                 await asyncio.wait_for(self._process.wait(), timeout)
             return self._process.returncode is not None
         deadline = time.monotonic() + timeout
-        while _alive(pid):
+        while is_alive(pid):
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.05)
@@ -314,7 +312,7 @@ class NginxRouter:
         pid = self._master_pid
         if pid is None:
             raise RouterError("nginx is not running")
-        old = set(_workers(pid))
+        old = set(worker_titles(pid))
         log_offset = self.error_log.stat().st_size if self.error_log.exists() else 0
         try:
             os.kill(pid, signal.SIGHUP)
@@ -322,13 +320,13 @@ class NginxRouter:
             raise RouterError(f"nginx master {pid} is gone") from exc
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            workers = _workers(pid)
-            fresh = [w for w, title in workers.items() if w not in old and _serving(title)]
-            stale = [w for w, title in workers.items() if w in old and _serving(title)]
+            workers = worker_titles(pid)
+            fresh = [w for w, title in workers.items() if w not in old and is_serving(title)]
+            stale = [w for w, title in workers.items() if w in old and is_serving(title)]
             if fresh and not stale:
                 return
-            emergency = _emergencies(self.error_log, log_offset)
-            if emergency or not _alive(pid):
+            emergency = emergencies_since(self.error_log, log_offset)
+            if emergency or not is_alive(pid):
                 raise RouterError(f"nginx refused the reload: {emergency or self._log_tail()}")
             await asyncio.sleep(0.02)
         raise RouterError(f"nginx did not reload within {self.timeout}s: {self._log_tail()}")
@@ -339,185 +337,3 @@ class NginxRouter:
             with contextlib.suppress(OSError):
                 texts.extend(path.read_text(errors="replace").splitlines()[-lines:])
         return " | ".join(texts[-lines:]) or "(no log output)"
-
-
-# -- rendering ------------------------------------------------------------------
-
-
-def render_main_config(directory: Path, listen: str, includes: Sequence[str], user: str) -> str:
-    temp = directory / "temp"
-    lines = [
-        "# Main config of Railyard's nginx edge; rewritten on every start.",
-        f"user {user};" if user else "",
-        "worker_processes 1;",
-        f"pid {_quote(str(directory / 'nginx.pid'))};",
-        f"error_log {_quote(str(directory / 'logs' / 'error.log'))} notice;",
-        "events { worker_connections 4096; }",
-        "http {",
-        "    access_log off;",
-        "    server_tokens off;",
-        "    client_max_body_size 64m;",
-        "    server_names_hash_bucket_size 128;",
-        *(
-            f"    {kind}_temp_path {_quote(str(temp / kind))};"
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        ),
-        '    map $http_upgrade $railyard_connection { default upgrade; "" ""; }',
-        "    server {",
-        f"        listen {listen} default_server;",
-        "        server_name _;",
-        "        default_type text/plain;",
-        '        location / { return 404 "no route for this host\\n"; }',
-        "    }",
-        *(f"    include {_quote(include)};" for include in includes),
-        "}",
-    ]
-    return "\n".join(line for line in lines if line) + "\n"
-
-
-def render_environment(key: EnvironmentKey, routes: Sequence[RouteTarget], listen: str) -> str:
-    """One environment's upstreams and servers: a server per host, a location per path."""
-    lines = [f"# Routes of {key}, rendered by Railyard: edits are overwritten.", ""]
-    hosts: dict[str, list[RouteTarget]] = {}
-    for route in routes:
-        hosts.setdefault(route.host, []).append(route)
-        if route.upstreams:
-            lines.append(f"upstream {_upstream_name(key, route)} {{")
-            lines.extend(f"    server {upstream} max_fails=0;" for upstream in route.upstreams)
-            lines += ["    keepalive 16;", "}", ""]
-    for host, host_routes in hosts.items():
-        lines += ["server {", f"    listen {listen};", f"    server_name {host};"]
-        for route in sorted(host_routes, key=lambda r: r.path):
-            lines += _location(key, route)
-        if all(route.path != "/" for route in host_routes):
-            lines.append(f"    location / {{ {_NO_PATH} }}")
-        lines += ["}", ""]
-    return "\n".join(lines)
-
-
-def _location(key: EnvironmentKey, route: RouteTarget) -> list[str]:
-    lines = [f"    location {_quote(route.path)} {{"]
-    if not route.upstreams:
-        message = f"no healthy upstream for service {route.service}\n"
-        lines += ["        default_type text/plain;", f"        return 503 {_quote(message)};"]
-        return [*lines, "    }"]
-    if route.strip_prefix and route.path != "/":
-        prefix = route.path.rstrip("/")
-        lines.append(
-            f"        rewrite {_quote('^' + _regex_escape(prefix) + '/?(.*)$')} /$1 break;"
-        )
-        lines.append(f"        proxy_set_header X-Forwarded-Prefix {_quote(prefix)};")
-    lines += [f"        {setting}" for setting in _PROXY_SETTINGS]
-    lines.append(f"        proxy_pass http://{_upstream_name(key, route)};")
-    return [*lines, "    }"]
-
-
-def _upstream_name(key: EnvironmentKey, route: RouteTarget) -> str:
-    digest = hashlib.sha256(f"{key.slug}\n{route.host}\n{route.path}".encode()).hexdigest()
-    return f"railyard_{key.slug}_{digest[:12]}"
-
-
-def _quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def _regex_escape(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch == "/" else "\\" + ch for ch in text)
-
-
-def _user(directory: Path) -> str:
-    """The ``user`` directive: none unless the master runs as root.
-
-    As root, workers run as nobody when nobody can reach ``directory/temp`` (nginx
-    buffers large request bodies there; nginx chowns the temp dirs to the worker
-    user, but cannot open a path below a directory only root may enter, such as
-    pytest's ``/tmp/pytest-of-root``). Otherwise they stay root, with a warning."""
-    if os.geteuid() != 0:
-        return ""
-    try:
-        nobody = pwd.getpwnam("nobody")
-        group = grp.getgrgid(nobody.pw_gid).gr_name
-    except KeyError:
-        return "root"
-    if not all(os.stat(p).st_mode & stat.S_IXOTH for p in (directory, *directory.parents)):
-        log.warning("nginx workers run as root: user nobody cannot enter %s", directory)
-        return "root"
-    return f"nobody {group}"
-
-
-# -- processes, read from /proc ---------------------------------------------------
-
-
-def _stat(pid: int | str) -> tuple[str, int] | None:
-    """(state, parent pid) of a process, from ``/proc/<pid>/stat``; None when gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        fields = text[text.rindex(")") + 2 :].split()
-        return fields[0], int(fields[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    found = _stat(pid)
-    return found is not None and found[0] != "Z"
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _nginx_master(pid_path: Path, config_path: Path) -> int | None:
-    """The pid of a live nginx master running ``config_path``, if the pid file names one."""
-    pid = _read_pid(pid_path)
-    if pid is None or not _alive(pid):
-        return None
-    title = _title(pid)
-    if title.startswith("nginx: master process") and str(config_path) in title:
-        return pid
-    return None
-
-
-def _title(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        return raw.replace(b"\0", b" ").decode(errors="replace").strip()
-    return ""
-
-
-def _workers(master: int) -> dict[int, str]:
-    """The master's live worker processes: pid -> process title."""
-    titles = {}
-    for entry in os.scandir("/proc"):
-        found = _stat(entry.name) if entry.name.isdigit() else None
-        if found is not None and found[1] == master and found[0] != "Z":
-            titles[int(entry.name)] = _title(int(entry.name))
-    return {pid: title for pid, title in titles.items() if "worker process" in title}
-
-
-def _serving(title: str) -> bool:
-    return "shutting down" not in title
-
-
-def _emergencies(error_log: Path, offset: int) -> str:
-    with contextlib.suppress(OSError), error_log.open("rb") as handle:
-        handle.seek(offset)
-        lines = handle.read().decode(errors="replace").splitlines()
-        return " | ".join(line for line in lines if "[emerg]" in line)
-    return ""
-
-
-async def _accepts(host: str, port: int) -> bool:
-    target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(target, port), 1.0)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
