@@ -43,6 +43,11 @@ def render_main_config(directory: Path, listen: str, includes: Sequence[str], us
         "    access_log off;",
         "    server_tokens off;",
         "    client_max_body_size 64m;",
+        # On every reload nginx's old workers close their idle keep-alive connections; a
+        # client that sends on one at that instant gets no response, and not every client
+        # retries. Closing after each response removes that race (loopback connects are
+        # cheap); upstream connections stay pooled.
+        "    keepalive_timeout 0;",
         "    server_names_hash_bucket_size 128;",
         *(
             f"    {kind}_temp_path {_quote(str(temp / kind))};"

@@ -111,3 +111,38 @@ def app_name(railyard: Railyard) -> Iterator[str]:
     finally:
         railyard.cli("apps", "delete", name, "--yes", check=False)
         _remove_owned(name)
+
+
+TEST_APP_PREFIXES = ("e2e-", "crash-", "watch-")
+
+
+def _test_leftovers() -> list[str]:
+    import docker
+
+    client = docker.from_env()
+    try:
+        found = [
+            f"container {c['Names'][0]}"
+            for c in client.api.containers(all=True, filters={"label": "railyard.managed=true"})
+            if (c.get("Labels") or {}).get("railyard.app", "").startswith(TEST_APP_PREFIXES)
+        ]
+        found += [
+            f"network {n['Name']}"
+            for n in client.api.networks(filters={"label": "railyard.managed=true"})
+            if (n.get("Labels") or {}).get("railyard.app", "").startswith(TEST_APP_PREFIXES)
+        ]
+        return found
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_leaks() -> Iterator[None]:
+    """After the end-to-end tests, no container or network of a test app is left behind."""
+    yield
+    if not docker_available():
+        return
+    try:
+        wait_until(lambda: not _test_leftovers(), timeout=30, interval=0.5, what="no leftovers")
+    except AssertionError as exc:
+        raise AssertionError(f"e2e tests left behind: {_test_leftovers()}") from exc
