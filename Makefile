@@ -36,6 +36,7 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 bench: venv system
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null
 	$(BIN)/python -m tests.bench
 
 clean:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tests.bench import deploy_bench, plan_bench, resync_bench
+from tests.bench import deploy_bench, plan_bench, resync_bench, webhook_wrk
 from tests.bench import webhook_bench as webhook_module
 from tests.bench.report import (
     BenchmarkFailed,
@@ -73,6 +73,33 @@ def webhook(*, quick: bool = False) -> Section:
         results=report,
         tables=[table],
     )
+    measured = webhook_wrk.run(seconds=3 if quick else 10)
+    if measured is None:
+        section.notes.append("wrk is not installed: the C load generator figures are missing")
+    else:
+        wrk_table = TableData(
+            f"the same endpoints driven by {measured['tool']} (C load generator)",
+            ("endpoint", "requests", "non-2xx", "req/s", "p50 ms", "p99 ms"),
+        )
+        for name, row in measured["results"].items():
+            wrk_table.add(
+                name,
+                row["requests"],
+                row["non_2xx"],
+                f"{row['requests_per_second']:.0f}",
+                f"{row['p50_ms']:.2f}",
+                f"{row['p99_ms']:.2f}",
+            )
+        section.tables.append(wrk_table)
+        report["wrk"] = measured
+        fast = measured["results"]["webhook"]
+        goal = fast["requests_per_second"] >= 1000 and fast["p99_ms"] < 50
+        section.notes.append(
+            f"wrk: webhook {fast['requests_per_second']:.0f} req/s, p99 {fast['p99_ms']} ms "
+            f"(goal >= 1000 req/s and p99 < 50 ms: {'met' if goal else 'NOT met'})"
+        )
+        if not goal:
+            section.findings.append("webhook throughput goal not met under wrk")
     failures = bare["failures"] + hook["failures"]
     if failures:
         section.findings.append(f"{failures} requests did not get the expected status")
@@ -80,9 +107,15 @@ def webhook(*, quick: bool = False) -> Section:
     base = bare.get("server_cpu_ms_per_request")
     extra = f"; server CPU {cost} vs {base} ms/request" if cost is not None else ""
     section.summary = (
-        f"webhook {hook['requests_per_second']:.0f} req/s (p99 {hook['p99_ms']:.1f} ms) vs "
+        f"httpx client: webhook {hook['requests_per_second']:.0f} req/s vs "
         f"bare {bare['requests_per_second']:.0f} req/s{extra}"
     )
+    if measured is not None:
+        fast, plain = measured["results"]["webhook"], measured["results"]["bare"]
+        section.summary = (
+            f"wrk: webhook {fast['requests_per_second']:.0f} req/s (p99 {fast['p99_ms']} ms) "
+            f"vs bare {plain['requests_per_second']:.0f} req/s; " + section.summary
+        )
     return section
 
 
