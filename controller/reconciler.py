@@ -140,6 +140,10 @@ class Reconciler:
             # a notice that arrives later may be of a newer commit.
             target = replace(target, resolved_at=self.clock())
             revision = await self._resolve_revision(target, trigger)
+            if revision != target.app.last_seen_revision:
+                # Holding an earlier revision (a rollback, or the last good one): that is
+                # no reason to supersede pushes of the branch head that wait their turn.
+                target = replace(target, resolved_at=None)
             if is_working_tree(target.app.repo_url) and revision != target.app.last_seen_revision:
                 # A working tree has only "now": an older revision cannot be rebuilt from it,
                 # so hold what runs until the next save.

@@ -277,3 +277,22 @@ async def test_old_images_are_pruned_beyond_the_last_five_deployments(world: Wor
     ours = {image for image in world.runtime.images if image.startswith("railyard/")}
     assert len(world.runtime.built) == 7
     assert ours == set(world.runtime.built[-5:])
+
+
+async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -> None:
+    first = world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
+    await world.reconcile()
+    environment = await world.environment()
+    async with world.db.session() as session:
+        await EnvironmentRepository(session, None).update(environment, pinned_revision=first)
+    assert await world.reconcile("rollback") == "succeeded"
+    newest = world.source.push(REPO, {"paas.yaml": manifest("shop:v2"), "README": "3"})
+    await note_pending(world.db, world.environment_id, newest, "poll")
+    assert await world.reconcile("resync") == "unchanged", "holds the rollback"
+    statuses = {d.revision: d.status for d in await world.deployments()}
+    assert statuses[newest] == "pending"
+    assert await world.reconcile("poll") == "succeeded"
+    statuses = {d.revision: d.status for d in await world.deployments()}
+    assert statuses[newest] == "succeeded"
