@@ -223,13 +223,13 @@ def status(name: str, json_output: JsonOption = False) -> None:
             console.print(f"  [red]{deployment['error']}[/red]", highlight=False)
         for url in environment.get("urls", []):
             console.print(f"  url  {url}")
-        table = Table("service", "replicas", "containers", "state", "address")
+        table = Table("service", "running", "container", "state", "address")
         for service in environment["services"]:
             containers = service["containers"] or [{"name": "-", "state": "-", "address": "-"}]
             for index, container in enumerate(containers):
                 table.add_row(
                     service["name"] if index == 0 else "",
-                    f"{service['running']}/{service['desired']}" if index == 0 else "",
+                    f"{service['running']}/{len(service['containers'])}" if index == 0 else "",
                     container["name"],
                     container["state"],
                     container.get("address") or "-",

@@ -228,3 +228,22 @@ def test_ten_consecutive_deploys_of_two_replicas_fail_no_request(
     assert loop.failures == [], f"{len(loop.failures)} failed of {loop.ok}: {loop.failures[:5]}"
     assert {f"r{n}" for n in range(11)} <= loop.bodies
     assert len(containers_of(app_name)) == 2
+
+
+def test_the_human_readable_commands_work(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    _, first = register(railyard, tmp_path, app_name, "readable")
+    deployment = railyard.wait_for_deployment(app_name, first)
+    assert_succeeded(deployment)
+    status = railyard.cli("status", app_name).stdout
+    assert "production" in status and "running" in status and f"{app_name}.localhost" in status
+    assert app_name in railyard.cli("apps", "list").stdout
+    assert "succeeded" in railyard.cli("deployments", app_name).stdout
+    detail = railyard.cli("deployment", deployment["id"]).stdout
+    assert "route_switched" in detail
+    assert "no changes" in railyard.cli("plan", app_name).stdout
+    assert railyard.cli("logs", app_name, "--tail", "5").returncode == 0
+    missing = railyard.cli("status", "no-such-app", check=False)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    assert "Traceback" not in missing.stderr + missing.stdout
