@@ -1,5 +1,7 @@
-"""Deployment.images: the images a deployment ran, so rollback can reuse them and pruning
-keeps the last N deployments' images.
+"""Deployment.images: the images a deployment ran.
+
+Image pruning keeps the images of an app's last few deployments, so a rollback
+reuses them instead of rebuilding.
 
 Revision ID: 0004
 Revises: 0003
