@@ -169,24 +169,35 @@ def apps_set(
 def apps_credentials(
     name: str,
     username: Annotated[
-        str | None, typer.Option(help="HTTPS user name (e.g. x-access-token).")
+        str | None, typer.Option(help="HTTPS user (e.g. x-access-token), or the SSH user.")
+    ] = None,
+    ssh_key: Annotated[
+        Path | None, typer.Option("--ssh-key", help="Deploy key file (OpenSSH private key).")
     ] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Forget stored credentials.")] = False,
 ) -> None:
-    """Store an HTTPS token for a private repository; the token is read from standard input."""
+    """Credentials of a private repository: an HTTPS token read from standard input,
+    or an SSH deploy key file. Stored encrypted; never shown again."""
     client = ApiClient.from_environment()
     if remove:
         client.request("DELETE", f"/apps/{name}/credentials")
         console.print(f"{name}: repository credentials removed")
         return
-    if not username:
-        errors.print("[red]error:[/red] --username is required (or --remove)")
-        raise typer.Exit(1)
-    token = sys.stdin.readline().strip()
-    if not token:
-        errors.print("[red]error:[/red] no token on standard input (echo $TOKEN | railyard ...)")
-        raise typer.Exit(1)
-    client.request("PUT", f"/apps/{name}/credentials", json={"username": username, "token": token})
+    body: dict[str, str] = {}
+    if ssh_key is not None:
+        body["ssh_private_key"] = ssh_key.read_text()
+        if username:
+            body["username"] = username
+    else:
+        token = sys.stdin.readline().strip()
+        if not username or not token:
+            errors.print(
+                "[red]error:[/red] give --ssh-key FILE, or --username with the token on "
+                "standard input (echo $TOKEN | railyard apps credentials NAME --username U)"
+            )
+            raise typer.Exit(1)
+        body = {"username": username, "token": token}
+    client.request("PUT", f"/apps/{name}/credentials", json=body)
     console.print(f"{name}: repository credentials stored (encrypted; used from the next fetch)")
 
 

@@ -18,7 +18,7 @@ from controller.api.deps import (
     SecretBoxDep,
     SessionDep,
 )
-from controller.credentials import encode
+from controller.credentials import encode, encode_ssh_key
 from controller.errors import ValidationError
 from controller.store.repositories import AppRepository
 from controller.store.secrets import SecretRepository
@@ -80,25 +80,35 @@ def make_secret_router() -> APIRouter:
     return api
 
 
-class RepositoryToken(BaseModel):
+class RepositoryCredentialsIn(BaseModel):
+    """Either ``username`` + ``token`` (HTTPS) or ``ssh_private_key`` (a deploy key)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=256)
-    token: str = Field(min_length=1, max_length=MAX_SECRET_BYTES)
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    token: str | None = Field(default=None, min_length=1, max_length=MAX_SECRET_BYTES)
+    ssh_private_key: str | None = Field(default=None, min_length=1, max_length=MAX_SECRET_BYTES)
+
+    def encoded(self) -> str:
+        if self.ssh_private_key and not self.token:
+            return encode_ssh_key(self.ssh_private_key, self.username or "git")
+        if self.token and self.username and not self.ssh_private_key:
+            return encode(self.username, self.token)
+        raise ValidationError("send either username and token, or ssh_private_key")
 
 
 def make_credentials_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1/apps/{app_id}/credentials", tags=["secrets"])
 
-    @api.put("", status_code=204, summary="HTTPS username + token for a private repository")
+    @api.put("", status_code=204, summary="HTTPS token or SSH deploy key of a private repository")
     async def set_credentials(
-        body: RepositoryToken,
+        body: RepositoryCredentialsIn,
         app: CurrentAppDep,
         session: SessionDep,
         principal: CurrentPrincipalDep,
         box: SecretBoxDep,
     ) -> Response:
-        encrypted = box.encrypt(encode(body.username, body.token))
+        encrypted = box.encrypt(body.encoded())
         await AppRepository(session, principal.tenant_id).update(
             app, credentials_encrypted=encrypted, source_error=None
         )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what Railyard needs on this machine when it is missing:
 # Docker engine, a static busybox (for local stand-in images), nginx (the edge).
-# Idempotent; safe to run before every `make up` / `make test`.
+# Idempotent; safe to run before every `make up` / `make test`. Never starts a system sshd.
 set -euo pipefail
 
 need=()
@@ -10,6 +10,8 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 [ "${file_is_static}" = "1" ] || need+=(busybox-static)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v git >/dev/null 2>&1 || need+=(git)
+# sshd serves the private-repository (deploy key) integration tests on loopback.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from controller.settings import Settings
-from controller.source.base import Source
+from controller.source.base import Source, SshKey
 
-Credentials = Callable[[str], tuple[str, str] | None]
-"""repo URL -> (username, token) for a private repository, or None."""
+Credentials = Callable[[str], tuple[str, str] | SshKey | None]
+"""repo URL -> (username, token) or an SSH deploy key for a private repository, or None."""
 
 __all__ = ["Source", "make_source"]
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SshKey:
+    """A deploy key for ``ssh://`` repositories (OpenSSH private key text)."""
+
+    private_key: str = field(repr=False)
+    username: str = "git"
+    passphrase: str = field(default="", repr=False)
 
 
 class Source(Protocol):

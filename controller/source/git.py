@@ -51,13 +51,14 @@ from pygit2.enums import CredentialType, FileMode
 from pygit2.remotes import TransferProgress
 
 from controller.errors import RailyardError, SourceError, SourceUnavailable
+from controller.source.base import SshKey
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Credentials = Callable[[str], tuple[str, str] | None]
-"""Given a repository URL, the (username, password or token) to offer, or None."""
+Credentials = Callable[[str], tuple[str, str] | SshKey | None]
+"""Given a repository URL, the (username, password or token) or the SSH key to offer."""
 
 MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 NETWORK_THREADS = 4
@@ -140,17 +141,23 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
-    ) -> pygit2.UserPass | pygit2.KeypairFromAgent:
+    ) -> pygit2.UserPass | pygit2.KeypairFromAgent | pygit2.KeypairFromMemory:
         if self._offered:
             raise _AuthRejected
         self._offered = True
+        provided = self._provider(self._url) if self._provider is not None else None
         if allowed_types & CredentialType.USERPASS_PLAINTEXT:
             pair = _userpass_from_url(self._url)
-            if pair is None and self._provider is not None:
-                pair = self._provider(self._url)
+            if pair is None and isinstance(provided, tuple):
+                pair = provided
             if pair is not None:
                 return pygit2.UserPass(*pair)
         if allowed_types & CredentialType.SSH_KEY:
+            if isinstance(provided, SshKey):
+                user = username_from_url or provided.username
+                return pygit2.KeypairFromMemory(
+                    user, None, provided.private_key, provided.passphrase
+                )
             return pygit2.KeypairFromAgent(username_from_url or "git")
         raise _AuthRejected
 

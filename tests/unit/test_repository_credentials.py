@@ -51,3 +51,14 @@ async def test_token_is_stored_encrypted_used_for_git_and_never_returned(
             row = (await session.exec(select(App))).one()
         provider.load(row, SecretBox(KEY))
         assert provider(REPO) is None
+
+
+async def test_credentials_need_one_complete_kind(settings: Settings, db: Database) -> None:
+    acme = await login(db, settings, "acme")
+    app = create_app(settings, database=db, extra_routers=[make_credentials_router()])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        await http.post("/api/v1/apps", json={"name": "private", "repo_url": REPO}, headers=acme)
+        for body in ({"username": "u"}, {"ssh_private_key": "not a key"}, {}):
+            answer = await http.put("/api/v1/apps/private/credentials", json=body, headers=acme)
+            assert answer.status_code == 422, body
