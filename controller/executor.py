@@ -154,7 +154,8 @@ class Executor:
         )
         context.started.append(container.id)
         context.new_replicas.add(container.id)
-        await context.events("replica_started", f"{container.name} on {container.address}", "info")
+        where = f"on {container.address}" if container.address else "(no published port)"
+        await context.events("replica_started", f"{container.name} {where}", "info")
 
     async def _await_healthy(
         self, service: DesiredService, existing: tuple[str, ...], context: ExecutionContext

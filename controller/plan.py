@@ -69,7 +69,7 @@ class AwaitHealthy:
     existing: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        check = self.service.healthcheck.path or "port open"
+        check = self.service.healthcheck.path or ("port open" if self.service.port else "running")
         return f"wait until {self.service.name} is healthy ({check})"
 
 

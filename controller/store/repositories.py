@@ -410,6 +410,13 @@ class DeploymentRepository(_Repository):
             raise NotFoundError(f"deployment '{deployment_id}' not found")
         return deployment
 
+    async def get_by_prefix(self, prefix: str) -> Deployment | None:
+        """The one deployment whose id starts with ``prefix`` (as the CLI shows 8 characters);
+        None when none or several match."""
+        statement = select(Deployment).where(col(Deployment.id).startswith(prefix, autoescape=True)).limit(2)
+        found = await self._all(self._scoped(statement, Deployment.tenant_id))
+        return found[0] if len(found) == 1 else None
+
     async def list_for_app(self, app_id: str, *, limit: int = 50) -> list[Deployment]:
         """Newest first."""
         statement = self._newest_first(select(Deployment).where(Deployment.app_id == app_id))

@@ -240,7 +240,7 @@ def test_the_human_readable_commands_work(
     assert "production" in status and "running" in status and f"{app_name}.localhost" in status
     assert app_name in railyard.cli("apps", "list").stdout
     assert "succeeded" in railyard.cli("deployments", app_name).stdout
-    detail = railyard.cli("deployment", deployment["id"]).stdout
+    detail = railyard.cli("deployment", deployment["id"][:8]).stdout
     assert "route_switched" in detail
     assert "no changes" in railyard.cli("plan", app_name).stdout
     assert railyard.cli("logs", app_name, "--tail", "5").returncode == 0

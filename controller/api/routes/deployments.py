@@ -36,7 +36,11 @@ async def get_deployment(
     deployment_id: str, session: SessionDep, principal: CurrentPrincipalDep
 ) -> DeploymentDetail:
     repo = DeploymentRepository(session, principal.tenant_id)
-    deployment = await repo.get_or_raise(deployment_id)
+    deployment = await repo.get(deployment_id)
+    if deployment is None and 4 <= len(deployment_id) < 36:
+        deployment = await repo.get_by_prefix(deployment_id)
+    if deployment is None:
+        raise NotFoundError(f"deployment '{deployment_id}' not found (or the prefix is ambiguous)")
     return DeploymentDetail.from_rows(deployment, await repo.events(deployment.id))
 
 
