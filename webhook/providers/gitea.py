@@ -20,6 +20,7 @@ from webhook.events import (
     WebhookEvent,
 )
 from webhook.payload import Payload, unique_urls
+from webhook.providers.github import github_style_pull_request
 
 ACTIONS: dict[str, PullRequestAction] = {
     "opened": "opened",
@@ -45,21 +46,8 @@ def normalise_gitea(delivery: Delivery, payload: Payload, tracked_branch: str) -
     if event in ("create", "delete"):
         return _ref_event(delivery, payload, repository, sender)
     if event == "pull_request":
-        pull = payload.section("pull_request")
-        provider_action = payload.require_text("action")
-        number = payload.integer("number")
-        return delivery.pull_request(
-            action=ACTIONS.get(provider_action, "other"),
-            provider_action=provider_action,
-            number=number if number is not None else pull.require_integer("number"),
-            head_sha=pull.require_text("head", "sha"),
-            head_ref=pull.text("head", "ref"),
-            base_ref=pull.text("base", "ref"),
-            merged=pull.flag("merged"),
-            from_fork=gitea_from_fork(pull),
-            title=pull.text("title"),
-            repository=repository,
-            sender=sender,
+        return github_style_pull_request(
+            delivery, payload, repository, sender, ACTIONS, gitea_from_fork
         )
     return delivery.other(repository=repository, sender=sender)
 

@@ -7,6 +7,8 @@ the same change, so those two are ``other`` here rather than counted twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from webhook.events import Delivery, PullRequestAction, Repository, WebhookEvent
 from webhook.payload import Payload, unique_urls
 
@@ -35,23 +37,37 @@ def normalise_github(delivery: Delivery, payload: Payload, tracked_branch: str) 
             sender=sender,
         )
     if delivery.event_name == "pull_request":
-        pull = payload.section("pull_request")
-        provider_action = payload.require_text("action")
-        number = payload.integer("number")
-        return delivery.pull_request(
-            action=ACTIONS.get(provider_action, "other"),
-            provider_action=provider_action,
-            number=number if number is not None else pull.require_integer("number"),
-            head_sha=pull.require_text("head", "sha"),
-            head_ref=pull.text("head", "ref"),
-            base_ref=pull.text("base", "ref"),
-            merged=pull.flag("merged"),
-            from_fork=github_from_fork(pull),
-            title=pull.text("title"),
-            repository=repository,
-            sender=sender,
+        return github_style_pull_request(
+            delivery, payload, repository, sender, ACTIONS, github_from_fork
         )
     return delivery.other(repository=repository, sender=sender)
+
+
+def github_style_pull_request(
+    delivery: Delivery,
+    payload: Payload,
+    repository: Repository,
+    sender: str,
+    actions: Mapping[str, PullRequestAction],
+    from_fork: Callable[[Payload], bool],
+) -> WebhookEvent:
+    """A ``pull_request`` body as GitHub shapes it (Gitea and Forgejo copied the shape)."""
+    pull = payload.section("pull_request")
+    provider_action = payload.require_text("action")
+    number = payload.integer("number")
+    return delivery.pull_request(
+        action=actions.get(provider_action, "other"),
+        provider_action=provider_action,
+        number=number if number is not None else pull.require_integer("number"),
+        head_sha=pull.require_text("head", "sha"),
+        head_ref=pull.text("head", "ref"),
+        base_ref=pull.text("base", "ref"),
+        merged=pull.flag("merged"),
+        from_fork=from_fork(pull),
+        title=pull.text("title"),
+        repository=repository,
+        sender=sender,
+    )
 
 
 def github_repository(repository: Payload) -> Repository:
