@@ -413,7 +413,11 @@ class DeploymentRepository(_Repository):
     async def get_by_prefix(self, prefix: str) -> Deployment | None:
         """The one deployment whose id starts with ``prefix`` (as the CLI shows 8 characters);
         None when none or several match."""
-        statement = select(Deployment).where(col(Deployment.id).startswith(prefix, autoescape=True)).limit(2)
+        statement = (
+            select(Deployment)
+            .where(col(Deployment.id).startswith(prefix, autoescape=True))
+            .limit(2)
+        )
         found = await self._all(self._scoped(statement, Deployment.tenant_id))
         return found[0] if len(found) == 1 else None
 
