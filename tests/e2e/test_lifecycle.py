@@ -1,0 +1,106 @@
+"""Lifecycle on real Docker and nginx: dependencies and release commands, recreate, deletion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+
+from tests.e2e.harness import Railyard
+from tests.e2e.test_push_to_deploy import DOCKERFILE, assert_succeeded, containers_of
+from tests.gitrepo import GitRepo
+from tests.support import wait_until
+
+
+def two_services(app: str, body: str, *, strategy: str = "rolling") -> dict[str, str | None]:
+    manifest = f"""version: 1
+services:
+  db:
+    build: {{context: ., dockerfile: Dockerfile}}
+    port: 8080
+    healthcheck: {{path: /healthz}}
+  web:
+    build: {{context: ., dockerfile: Dockerfile}}
+    port: 8080
+    healthcheck: {{path: /healthz}}
+    depends_on: [db]
+    release: ["sh", "-c", "wget -qO- $DB_URL/healthz && echo migrated {body}"]
+    env: {{DB_URL: "${{{{ services.db.internal_url }}}}"}}
+    deploy: {{strategy: {strategy}}}
+    routes:
+      - host: {app}.localhost
+"""
+    return {
+        "paas.yaml": manifest,
+        "Dockerfile": DOCKERFILE,
+        "www/index.html": body + "\n",
+        "www/healthz": "ok\n",
+    }
+
+
+def reasons_and_messages(railyard: Railyard, deployment_id: str) -> list[tuple[str, str]]:
+    detail = railyard.cli_json("deployment", deployment_id)
+    return [(event["reason"], event["message"]) for event in detail["events"]]
+
+
+def test_dependencies_start_first_and_the_release_runs_before_cutover(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    repo = GitRepo.create(tmp_path, app_name)
+    first = repo.commit(two_services(app_name, "one"), "first")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    deployment = railyard.wait_for_deployment(app_name, first, timeout=120)
+    assert_succeeded(deployment)
+    events = reasons_and_messages(railyard, deployment["id"])
+    steps = [message for reason, message in events if reason == "step_started"]
+    order = [
+        next(i for i, s in enumerate(steps) if s.startswith("wait until db is healthy")),
+        next(i for i, s in enumerate(steps) if s.startswith("run release of web")),
+        next(i for i, s in enumerate(steps) if s.startswith("start web replica")),
+        next(i for i, s in enumerate(steps) if s.startswith("switch routes")),
+    ]
+    assert order == sorted(order), steps
+    # The release reached db by its service name over the environment's own network.
+    assert ("release_output", "ok\nmigrated one") in events
+    assert railyard.edge_text(f"{app_name}.localhost") == "one\n"
+
+
+def test_recreate_stops_the_old_replica_before_starting_the_new(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    repo = GitRepo.create(tmp_path, app_name)
+    first = repo.commit(two_services(app_name, "one", strategy="recreate"), "first")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    assert_succeeded(railyard.wait_for_deployment(app_name, first, timeout=120))
+    second = repo.commit({"www/index.html": "two\n"}, "second")
+    deployment = railyard.wait_for_deployment(app_name, second, timeout=120)
+    assert_succeeded(deployment)
+    steps = [m for r, m in reasons_and_messages(railyard, deployment["id"]) if r == "step_started"]
+    removal = next(i for i, s in enumerate(steps) if s.startswith("remove") and "web" in s)
+    start = next(i for i, s in enumerate(steps) if s.startswith("start web replica"))
+    assert removal < start, steps
+    assert railyard.edge_text(f"{app_name}.localhost") == "two\n"
+
+
+def test_deleting_an_app_removes_its_containers_network_and_routes(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    host = f"{app_name}.localhost"
+    repo = GitRepo.create(tmp_path, app_name)
+    first = repo.commit(two_services(app_name, "doomed"), "first")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    assert_succeeded(railyard.wait_for_deployment(app_name, first, timeout=120))
+    assert len(containers_of(app_name)) == 2
+
+    railyard.cli("apps", "delete", app_name, "--yes")
+
+    def gone() -> bool:
+        client = docker.from_env()
+        try:
+            networks = client.api.networks(filters={"label": f"railyard.app={app_name}"})
+        finally:
+            client.close()
+        edge = railyard.edge(host)
+        return not containers_of(app_name) and not networks and edge.status_code == 404
+
+    wait_until(gone, timeout=30, interval=0.5, what="the resync to prune the deleted app")
