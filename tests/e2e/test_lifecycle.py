@@ -104,3 +104,29 @@ def test_deleting_an_app_removes_its_containers_network_and_routes(
         return not containers_of(app_name) and not networks and edge.status_code == 404
 
     wait_until(gone, timeout=30, interval=0.5, what="the resync to prune the deleted app")
+
+
+def test_a_replica_that_stops_passing_its_health_check_is_replaced(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    host = f"{app_name}.localhost"
+    repo = GitRepo.create(tmp_path, app_name)
+    first = repo.commit(two_services(app_name, "steady"), "first")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    assert_succeeded(railyard.wait_for_deployment(app_name, first, timeout=120))
+    client = docker.from_env()
+    try:
+        [sick] = client.containers.list(
+            filters={"label": [f"railyard.app={app_name}", "railyard.service=web"]}
+        )
+        # Still running, port still open, but its health endpoint now answers 404.
+        assert sick.exec_run(["rm", "/www/healthz"]).exit_code == 0
+    finally:
+        client.close()
+    wait_until(
+        lambda: sick.id not in containers_of(app_name) and railyard.edge_text(host) == "steady\n",
+        timeout=45,
+        interval=0.5,
+        what="the resync to replace the unhealthy replica",
+    )
+    assert len(containers_of(app_name)) == 2
