@@ -129,13 +129,34 @@ def railyard_env(home: Path, api_port: int, edge_port: int, **extra: str) -> dic
 
 
 @contextmanager
-def running_railyard(home: Path, **extra: str) -> Iterator[Railyard]:
+def running_railyard(home: Path, *, workers: int = 0, **extra: str) -> Iterator[Railyard]:
+    """`railyard up`, plus ``workers`` extra `railyard worker` processes (Redis mode)."""
     api_port, edge_port = free_port(), free_port()
     railyard = Railyard(home, railyard_env(home, api_port, edge_port, **extra), api_port, edge_port)
     railyard.start()
+    extra_workers: list[subprocess.Popen[bytes]] = []
     try:
+        for number in range(workers):
+            log = (home / f"worker-{number}.log").open("ab")
+            extra_workers.append(
+                subprocess.Popen(
+                    [RAILYARD, "worker"],
+                    env=railyard.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=home,
+                )
+            )
         yield railyard
     finally:
+        for process in extra_workers:
+            process.send_signal(signal.SIGTERM)
+        for process in extra_workers:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
         railyard.stop()
 
 
