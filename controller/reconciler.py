@@ -261,12 +261,15 @@ class Reconciler:
         except (SourceError, TemporaryError) as exc:
             await self.records.update_app(app, source_error=exc.message)
             raise
+        # The branch moved since anyone last looked: that is a push, whichever trigger
+        # noticed it first (a resync may read the new head before the poller does).
+        pushed = app.last_seen_revision is not None and app.last_seen_revision != head
         if app.source_error or app.last_seen_revision != head:
             await self.records.update_app(app, source_error=None, last_seen_revision=head)
         pinned = target.environment.pinned_revision
         if trigger == "rollback" and pinned:
             return pinned
-        if trigger in USER_TRIGGERS:
+        if trigger in USER_TRIGGERS or pushed:
             if pinned:
                 # A push or an explicit redeploy ends a rollback.
                 await self.records.update_environment(target.environment, pinned_revision=None)

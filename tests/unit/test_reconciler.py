@@ -289,6 +289,10 @@ async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -
         await EnvironmentRepository(session, None).update(environment, pinned_revision=first)
     assert await world.reconcile("rollback") == "succeeded"
     newest = world.source.push(REPO, {"paas.yaml": manifest("shop:v2"), "README": "3"})
+    # The poller has seen the push (and recorded it) but its reconcile has not run yet.
+    async with world.db.session() as session:
+        apps = AppRepository(session, environment.tenant_id)
+        await apps.update(await apps.get_or_raise(environment.app_id), last_seen_revision=newest)
     await note_pending(world.db, world.environment_id, newest, "poll")
     assert await world.reconcile("resync") == "unchanged", "holds the rollback"
     statuses = {d.revision: d.status for d in await world.deployments()}
@@ -296,3 +300,20 @@ async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -
     assert await world.reconcile("poll") == "succeeded"
     statuses = {d.revision: d.status for d in await world.deployments()}
     assert statuses[newest] == "succeeded"
+
+
+async def test_a_push_first_seen_by_the_resync_still_ends_a_rollback(world: World) -> None:
+    first = world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
+    await world.reconcile()
+    environment = await world.environment()
+    async with world.db.session() as session:
+        await EnvironmentRepository(session, None).update(environment, pinned_revision=first)
+    assert await world.reconcile("rollback") == "succeeded"
+    assert await world.reconcile("resync") == "unchanged", "the rollback holds"
+    newest = world.source.push(REPO, {"paas.yaml": manifest("shop:v2"), "README": "3"})
+    # No webhook, and the resync reads the branch before the poller does.
+    assert await world.reconcile("resync") == "succeeded"
+    assert (await world.environment()).current_revision == newest
+    assert (await world.environment()).pinned_revision is None
