@@ -9,8 +9,9 @@ images that none of its recent deployments ran.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
-from controller.errors import TemporaryError
+from controller.errors import RailyardError, TemporaryError
 from controller.locks import Locks
 from controller.router.base import Router
 from controller.runtime.base import Runtime
@@ -52,20 +53,28 @@ async def prune_orphans(
     """Remove containers, routes and networks of this installation's vanished environments."""
     known = await known_environments(database, instance)
     removed: list[str] = []
+
+    async def attempt(what: str, action: Awaitable[None]) -> None:
+        # One stubborn leftover (still shutting down, say) must not stop the others;
+        # the next resync tries it again.
+        try:
+            await action
+        except RailyardError as exc:
+            log.warning("could not prune %s yet: %s", what, exc.message)
+        else:
+            removed.append(what)
+
     for container in await runtime.list_containers():
         owner = container.environment
         if owner is not None and owner.instance == instance and owner not in known:
             async with locks.hold(f"orphan:{owner.slug}"):
-                await runtime.remove_container(container.id)
-            removed.append(container.name)
+                await attempt(container.name, runtime.remove_container(container.id))
     for key in await router.environments():
         if key.instance == instance and key not in known:
-            await router.remove(key)
-            removed.append(f"routes of {key}")
+            await attempt(f"routes of {key}", router.remove(key))
     for key in await runtime.list_networks():
         if key.instance == instance and key not in known:
-            await runtime.remove_environment_resources(key)
-            removed.append(f"network of {key}")
+            await attempt(f"network of {key}", runtime.remove_environment_resources(key))
     if removed:
         log.info("pruned orphans: %s", ", ".join(removed))
     return removed
