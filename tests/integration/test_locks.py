@@ -1,0 +1,66 @@
+"""Per-environment locks: two reconciles of one environment never interleave, across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from redis.asyncio import Redis
+
+from controller.locks import InProcessLocks, Locks, RedisLocks
+
+
+async def _overlaps(locks_a: Locks, locks_b: Locks, key: str, other: str) -> list[str]:
+    timeline: list[str] = []
+    holding = asyncio.Event()
+
+    async def hold(locks: Locks, name: str, lock_key: str, first: bool) -> None:
+        if not first:
+            await holding.wait()
+        async with locks.hold(lock_key):
+            timeline.append(f"{name} in")
+            if first:
+                holding.set()
+                await asyncio.sleep(0.3)  # the "reconcile" holding the lock
+            timeline.append(f"{name} out")
+
+    await asyncio.gather(
+        hold(locks_a, "a", key, True),
+        hold(locks_b, "b", key, False),
+        hold(locks_b, "c", other, False),
+    )
+    return timeline
+
+
+async def test_in_process_locks_serialise_one_key_only() -> None:
+    locks = InProcessLocks()
+    timeline = await _overlaps(locks, locks, "env:1", "env:2")
+    assert timeline.index("a out") < timeline.index("b in")
+    assert timeline.index("c out") < timeline.index("a out"), "another environment is not held up"
+
+
+async def test_redis_locks_serialise_two_workers(redis_url: str) -> None:
+    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    key = f"env:{uuid.uuid4()}"
+    try:
+        timeline = await _overlaps(
+            RedisLocks(first, wait_seconds=10), RedisLocks(second, wait_seconds=10), key, key + "x"
+        )
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert timeline.index("a out") < timeline.index("b in")
+    assert timeline.index("c out") < timeline.index("a out")
+
+
+async def test_a_lock_held_by_a_dead_worker_expires(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    key = f"env:{uuid.uuid4()}"
+    try:
+        # A worker killed while holding the lock never releases it: the TTL does.
+        await client.set(f"railyard:lock:{key}", "dead-worker", px=300)
+        async with asyncio.timeout(5):
+            async with RedisLocks(client, wait_seconds=5).hold(key):
+                pass
+    finally:
+        await client.aclose()
