@@ -35,7 +35,9 @@ from controller.state import DesiredEnvironment, DesiredService, ObservedContain
 EventSink = Callable[[str, str, str], Awaitable[None]]
 """(reason, message, level) -> recorded as a deployment event."""
 
-BUILD_LOG_TAIL = 20
+BUILD_LOG_CHUNK_LINES = 200
+"""At most this many build lines per event (the rest of a burst is summarised by the tail)."""
+BUILD_LOG_INTERVAL = 1.0
 
 
 @dataclass
@@ -48,6 +50,33 @@ class ExecutionContext:
     doomed: frozenset[str] = frozenset()
     """Containers the plan removes: never routed to, never waited for."""
     new_replicas: set[str] = field(default_factory=set)
+
+
+class BuildOutput:
+    """Build output on its way into the deployment's events, a chunk per second, so
+    ``railyard deploy --follow`` shows a build as it runs (and a failed one's last lines)."""
+
+    def __init__(self, events: EventSink) -> None:
+        self._events = events
+        self._lines: deque[str] = deque(maxlen=BUILD_LOG_CHUNK_LINES)
+        self._pending = 0
+
+    def append(self, line: str) -> None:
+        self._lines.append(line.rstrip())
+        self._pending += 1
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        fresh = list(self._lines)[-self._pending :]
+        self._pending = 0
+        await self._events("build_output", "\n".join(fresh), "info")
+
+    async def pump(self) -> None:
+        """Flush once a second (wall-clock cadence, independent of the deploy's clock)."""
+        while True:
+            await asyncio.sleep(BUILD_LOG_INTERVAL)
+            await self.flush()
 
 
 class Executor:
@@ -113,12 +142,17 @@ class Executor:
         if await self.runtime.image_exists(step.image):
             await context.events("build_skipped", f"{step.image} already exists", "info")
             return
-        tail: deque[str] = deque(maxlen=BUILD_LOG_TAIL)
         archive = await self.source.archive(
             context.repo_url, context.desired.revision, step.build.context
         )
-        await self.runtime.build_image(step.image, archive, step.build, tail.append)
-        await context.events("build_log", "\n".join(tail), "info")
+        output = BuildOutput(context.events)
+        pump = asyncio.create_task(output.pump())
+        try:
+            await self.runtime.build_image(step.image, archive, step.build, output.append)
+        finally:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+            await output.flush()
 
     async def _release(self, step: RunRelease, context: ExecutionContext) -> None:
         command = step.service.release or ()

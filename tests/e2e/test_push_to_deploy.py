@@ -242,6 +242,7 @@ def test_the_human_readable_commands_work(
     assert "succeeded" in railyard.cli("deployments", app_name).stdout
     detail = railyard.cli("deployment", deployment["id"][:8]).stdout
     assert "route_switched" in detail
+    assert "build_output" in detail and "Step 1/" in detail
     assert "no changes" in railyard.cli("plan", app_name).stdout
     assert railyard.cli("logs", app_name, "--tail", "5").returncode == 0
     missing = railyard.cli("status", "no-such-app", check=False)
