@@ -339,29 +339,17 @@ def logs(
     params: dict[str, str | int] = {"env": env, "tail": tail}
     if service:
         params["service"] = service
-    seen: list[str] = []
-    while True:
+    if not follow:
         text: str = client.request_text("GET", f"/apps/{name}/logs", params=params)
-        lines = text.splitlines()
-        fresh = lines if not seen else _after(seen, lines)
-        for line in fresh:
+        sys.stdout.write(text)
+        return
+    params["follow"] = "true"
+    try:
+        for line in client.stream_lines("GET", f"/apps/{name}/logs", params=params):
             sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        seen = lines
-        if not follow:
-            return
-        time.sleep(1.0)
-
-
-def _after(previous: list[str], current: list[str]) -> list[str]:
-    """The lines of ``current`` that come after the last line already printed."""
-    if not previous:
-        return current
-    last = previous[-1]
-    for index in range(len(current) - 1, -1, -1):
-        if current[index] == last:
-            return current[index + 1 :]
-    return current
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return
 
 
 @app.command()

@@ -7,6 +7,7 @@ Reads ``RAILYARD_API_URL`` (default http://127.0.0.1:8000) and the token from
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +60,25 @@ class ApiClient:
                 "Is `railyard up` running?"
             ) from exc
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {"message": response.text or response.reason_phrase}
-            raise ApiError(response.status_code, body if isinstance(body, dict) else {})
+            raise ApiError(response.status_code, _error_body(response))
         return response
 
     def request_text(self, method: str, path: str, **kwargs: Any) -> str:
         response = self._send(method, path, **kwargs)
         return response.text
+
+    def stream_lines(self, method: str, path: str, **kwargs: Any) -> Iterator[str]:
+        """Lines of a streamed response, as they arrive (no read timeout)."""
+        try:
+            with self._http.stream(
+                method, f"/api/v1{path}", timeout=httpx.Timeout(30.0, read=None), **kwargs
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(response.status_code, _error_body(response))
+                yield from response.iter_lines()
+        except httpx.HTTPError as exc:
+            raise RailyardError(f"lost the Railyard API at {self._http.base_url}: {exc}") from exc
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
@@ -78,3 +88,11 @@ class ApiClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"message": response.text or response.reason_phrase}
+    return body if isinstance(body, dict) else {"message": str(body)}

@@ -6,11 +6,13 @@ answers stay true after a crash or a hand edit.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -93,6 +95,38 @@ def _environment(
     }
 
 
+async def follow_lines(
+    runtime: Runtime, containers: list[ObservedContainer], tail: int
+) -> AsyncIterator[str]:
+    """Every container's new log lines as they come, prefixed service/replica, merged."""
+    lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
+
+    async def follow(container: ObservedContainer) -> None:
+        prefix = f"{container.service}/{container.replica}"
+        try:
+            async with aclosing(runtime.follow_logs(container.id, tail=tail)) as stream:
+                async for line in stream:
+                    await lines.put(f"{prefix} | {line}\n")
+        except NotFoundError:
+            return
+        finally:
+            await lines.put(None)
+
+    followers = [asyncio.create_task(follow(c)) for c in containers]
+    remaining = len(followers)
+    try:
+        while remaining:
+            line = await lines.get()
+            if line is None:
+                remaining -= 1
+                continue
+            yield line
+    finally:
+        for task in followers:
+            task.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+
+
 def make_status_router(
     runtime: Runtime, router: Router, preview: PreviewPlan, *, instance: str = ""
 ) -> APIRouter:
@@ -170,7 +204,7 @@ def make_status_router(
 
     @api.get(
         "/apps/{app_id}/logs",
-        summary="The last lines of each container's log",
+        summary="The last lines of each container's log; with follow=true, a live stream",
         response_class=PlainTextResponse,
     )
     async def app_logs(
@@ -180,7 +214,8 @@ def make_status_router(
         env: EnvQuery = "production",
         service: Annotated[str | None, Query(description="only this service")] = None,
         tail: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    ) -> str:
+        follow: Annotated[bool, Query(description="keep streaming new lines")] = False,
+    ) -> Response:
         environment = await environment_named(session, principal.tenant_id, app, env)
         key = await key_for(session, principal.tenant_id, app, environment)
         containers = [
@@ -188,6 +223,11 @@ def make_status_router(
         ]
         if service is not None and not containers:
             raise NotFoundError(f"no containers of service '{service}' in {env}")
+        if follow:
+            running = [c for c in containers if c.running]
+            return StreamingResponse(
+                follow_lines(runtime, running, tail), media_type="text/plain; charset=utf-8"
+            )
         chunks: list[str] = []
         for container in containers:
             try:
@@ -196,7 +236,7 @@ def make_status_router(
                 continue
             prefix = f"{container.service}/{container.replica}"
             chunks.extend(f"{prefix} | {line}" for line in text.splitlines())
-        return "\n".join(chunks) + ("\n" if chunks else "")
+        return PlainTextResponse("\n".join(chunks) + ("\n" if chunks else ""))
 
     @api.post("/apps/{app_id}/rollback", status_code=202, summary="Return to an earlier deployment")
     async def rollback(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
 from pathlib import Path
 
 import docker
 
-from tests.e2e.harness import Railyard
+from tests.e2e.harness import RAILYARD, Railyard
 from tests.e2e.test_push_to_deploy import DOCKERFILE, assert_succeeded, containers_of
 from tests.gitrepo import GitRepo
 from tests.support import wait_until
@@ -130,3 +132,41 @@ def test_a_replica_that_stops_passing_its_health_check_is_replaced(
         what="the resync to replace the unhealthy replica",
     )
     assert len(containers_of(app_name)) == 2
+
+
+def test_logs_follow_streams_new_lines(railyard: Railyard, app_name: str, tmp_path: Path) -> None:
+    repo = GitRepo.create(tmp_path, app_name)
+    manifest = """version: 1
+services:
+  ticker:
+    image: busybox:stable
+    command: ["sh", "-c", "n=0; while true; do n=$((n+1)); echo tick $n; sleep 0.2; done"]
+"""
+    first = repo.commit({"paas.yaml": manifest}, "ticker")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    assert_succeeded(railyard.wait_for_deployment(app_name, first, timeout=120))
+    follower = subprocess.Popen(
+        [RAILYARD, "logs", app_name, "ticker", "--follow", "--tail", "1"],
+        env=railyard.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[str] = []
+
+    def read() -> None:
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            seen.append(line.strip())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: len(seen) >= 5, timeout=30, what="five streamed log lines")
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+        reader.join(timeout=10)
+    seen = seen[:5]
+    numbers = [int(line.rsplit(" ", 1)[1]) for line in seen]
+    assert all(line.startswith("ticker/0 | tick ") for line in seen), seen
+    assert numbers == sorted(numbers) and numbers[-1] - numbers[0] == 4, "new lines, in order"
