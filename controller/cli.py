@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 apps_app = typer.Typer(help="Register and list apps.", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
+domains_app = typer.Typer(help="Domains your apps may route hosts under.", no_args_is_help=True)
+app.add_typer(domains_app, name="domains")
 secrets_app = typer.Typer(help="An app's secrets (values are never shown).", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
 app.command("validate")(validate_command)
@@ -494,6 +496,34 @@ def secrets_unset(name: str, keys: list[str]) -> None:
     for key in keys:
         client.request("DELETE", f"/apps/{name}/secrets/{key}")
         console.print(f"removed {key}")
+
+
+@domains_app.command("add")
+@friendly
+def domains_add(name: str) -> None:
+    """Claim a domain: your apps may then route hosts under it."""
+    added = ApiClient.from_environment().post("/domains", json={"name": name})
+    console.print(f"domain {added['name']} is yours; apps may route hosts under it")
+
+
+@domains_app.command("list")
+@friendly
+def domains_list(json_output: JsonOption = False) -> None:
+    """The domains you own (hosts under the base domain are open to every app)."""
+    rows = ApiClient.from_environment().get("/domains")
+    if json_output:
+        _print_json(rows)
+        return
+    for row in rows:
+        console.print(row["name"])
+
+
+@domains_app.command("remove")
+@friendly
+def domains_remove(name: str) -> None:
+    """Give a domain up (routes under it fail their next deploy)."""
+    ApiClient.from_environment().request("DELETE", f"/domains/{name}")
+    console.print(f"domain {name} removed")
 
 
 def main() -> None:

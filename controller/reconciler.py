@@ -31,6 +31,7 @@ from controller.liveness import probe_replicas, within_rollback_window
 from controller.locks import Locks
 from controller.plan import Plan
 from controller.planner import plan as make_plan
+from controller.policy import host_issues
 from controller.pruning import prune_images, prune_orphans
 from controller.records import DeploymentRecords
 from controller.router.base import Router
@@ -53,6 +54,7 @@ from controller.state import (
 )
 from controller.store.crypto import SecretBox
 from controller.store.db import Database
+from controller.store.domains import DomainRepository
 from controller.store.models import (
     App,
     DeploymentStatus,
@@ -306,11 +308,12 @@ class Reconciler:
             for name, build in build_sources(manifest).items()
         }
         secrets: dict[str, str] = {}
-        if self.secret_box is not None:
-            async with self.db.session() as session:
+        async with self.db.session() as session:
+            if self.secret_box is not None:
                 secrets = await SecretRepository(session, None).values(
                     target.app.id, self.secret_box
                 )
+            owned = await DomainRepository(session, target.app.tenant_id).names()
         context = RenderContext(
             key=target.key,
             revision=revision,
@@ -321,7 +324,11 @@ class Reconciler:
             branch=target.environment.ref,
             secrets=secrets,
         )
-        return render_environment(manifest, context)
+        desired = render_environment(manifest, context)
+        issues = host_issues(desired, self.base_domain, owned, filename=target.app.manifest_path)
+        if issues:
+            raise ManifestError(issues, filename=target.app.manifest_path)
+        return desired
 
     async def observe(self, desired: DesiredEnvironment) -> ObservedEnvironment:
         containers = await self.runtime.list_containers(desired.key)

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from controller.api.app import create_app
 from controller.api.bootstrap import bootstrap
 from controller.credentials import RepositoryCredentials
+from controller.domain_routes import make_domain_router
 from controller.executor import Executor
 from controller.health import HttpProber
 from controller.locks import InProcessLocks
@@ -98,6 +99,7 @@ def build_api(settings: Settings, services: Services) -> FastAPI:
             ),
             make_secret_router(),
             make_credentials_router(),
+            make_domain_router(),
             make_webhook_router(),
         ],
     )

@@ -19,6 +19,7 @@ from controller.source.fake import FakeSource
 from controller.state import EnvironmentKey
 from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
+from controller.store.domains import DomainRepository
 from controller.store.models import Deployment, DeploymentStatus, Environment
 from controller.store.repositories import (
     AppRepository,
@@ -317,3 +318,18 @@ async def test_a_push_first_seen_by_the_resync_still_ends_a_rollback(world: Worl
     assert await world.reconcile("resync") == "succeeded"
     assert (await world.environment()).current_revision == newest
     assert (await world.environment()).pinned_revision is None
+
+
+async def test_a_host_outside_the_tenants_domains_fails_until_the_domain_is_added(
+    world: World,
+) -> None:
+    foreign = manifest().replace("shop.localhost", "shop.example.com")
+    world.source.push(REPO, {"paas.yaml": foreign})
+    assert await world.reconcile() == "failed"
+    [failed] = await world.deployments()
+    assert failed.error is not None and "shop.example.com" in failed.error
+    assert await world.runtime.list_containers(KEY) == []
+    environment = await world.environment()
+    async with world.db.session() as session:
+        await DomainRepository(session, environment.tenant_id).add("example.com")
+    assert await world.reconcile("redeploy") == "succeeded"
