@@ -103,6 +103,7 @@ class DesiredService:
     drain_seconds: float = 2.0
     release: tuple[str, ...] | None = None
     volumes: tuple[tuple[str, str], ...] = ()
+    read_only: bool = False
 
     @cached_property
     def spec_hash(self) -> str:

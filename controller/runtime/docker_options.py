@@ -79,6 +79,10 @@ def container_options(
             volume_name(key, name): {"bind": path, "mode": "rw"} for name, path in service.volumes
         },
     }
+    if service.read_only:
+        options["read_only"] = True
+        # Paths inside the container, in memory: not host temporary files.
+        options["tmpfs"] = {"/tmp": "rw,nosuid,nodev,size=64m", "/run": "rw,nosuid,nodev,size=16m"}  # noqa: S108
     if resources.cpus:
         options["nano_cpus"] = int(resources.cpus * 1_000_000_000)
     if service.port is not None:

@@ -189,6 +189,11 @@ class ServiceSpec(Spec):
         "(e.g. database migrations); the deploy stops if it fails.",
     )
     volumes: tuple[Volume, ...] = Field((), description="Named volumes, as name:/path.")
+    read_only: bool = Field(
+        False,
+        description="Mount the image's filesystem read-only; /tmp and /run stay writable "
+        "(in memory), named volumes too.",
+    )
     deploy: DeploySpec | None = None
 
     @model_validator(mode="after")

@@ -196,6 +196,7 @@ class _Renderer:
             drain_seconds=drain,
             release=svc.release,
             volumes=tuple((volume.name, volume.path) for volume in svc.volumes),
+            read_only=svc.read_only,
         )
 
     def _env(self, name: str, svc: ServiceSpec) -> tuple[tuple[str, str], ...]:

@@ -428,3 +428,17 @@ async def test_a_new_network_adopts_replicas_started_before_networks_existed(
 
     reply = await async_wait_until(reached, timeout=10, interval=0.2, what="legacy by name")
     assert reply == (0, "started on the default bridge\n")
+
+
+async def test_a_read_only_service_cannot_write_its_image_but_can_write_tmp(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    image = await build_site(runtime, key)
+    locked = DesiredService(name="locked", image=image, read_only=True)
+    script = (
+        "touch /tmp/ok && echo tmp-ok; "
+        "touch /www/x 2>/dev/null && echo root-writable || echo root-read-only"
+    )
+    result = await runtime.run_task(key, locked, ("sh", "-c", script), "c0ffee", timeout=30)
+    assert result.exit_code == 0
+    assert "tmp-ok" in result.output and "root-read-only" in result.output
