@@ -9,7 +9,12 @@ from pathlib import Path
 import docker
 
 from tests.e2e.harness import RAILYARD, Railyard
-from tests.e2e.test_push_to_deploy import DOCKERFILE, assert_succeeded, containers_of
+from tests.e2e.test_push_to_deploy import (
+    DOCKERFILE,
+    app_files,
+    assert_succeeded,
+    containers_of,
+)
 from tests.gitrepo import GitRepo
 from tests.support import wait_until
 
@@ -170,3 +175,36 @@ services:
     numbers = [int(line.rsplit(" ", 1)[1]) for line in seen]
     assert all(line.startswith("ticker/0 | tick ") for line in seen), seen
     assert numbers == sorted(numbers) and numbers[-1] - numbers[0] == 4, "new lines, in order"
+
+
+def test_a_revision_failing_soon_after_cutover_is_rolled_back_automatically(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    host = f"{app_name}.localhost"
+    repo = GitRepo.create(tmp_path, app_name)
+    files = app_files(app_name, "good")
+    first = repo.commit(files, "good")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    assert_succeeded(railyard.wait_for_deployment(app_name, first, timeout=120))
+    # The next version passes its health check at cutover, then breaks a few seconds later.
+    flaky = str(files["Dockerfile"]).replace(
+        'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]',
+        'CMD ["sh", "-c", "httpd -f -p 8080 -h /www & sleep 4; rm /www/healthz; wait"]',
+    )
+    second = repo.commit({"Dockerfile": flaky, "www/index.html": "flaky\n"}, "flaky")
+    assert_succeeded(railyard.wait_for_deployment(app_name, second, timeout=120))
+
+    def rolled_back() -> bool:
+        rows = railyard.deployments(app_name)
+        return (
+            bool(rows)
+            and rows[0]["trigger"] == "auto-rollback"
+            and rows[0]["status"] == "succeeded"
+        )
+
+    wait_until(rolled_back, timeout=60, interval=0.5, what="the automatic rollback")
+    latest = railyard.deployments(app_name)[0]
+    assert latest["revision"] == first
+    assert railyard.edge_text(host) == "good\n"
+    flaky_deployment = railyard.cli_json("deployment", railyard.deployments(app_name)[1]["id"])
+    assert any(e["reason"] == "unhealthy_after_cutover" for e in flaky_deployment["events"])
