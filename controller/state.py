@@ -104,17 +104,22 @@ class DesiredService:
     release: tuple[str, ...] | None = None
     volumes: tuple[tuple[str, str], ...] = ()
     read_only: bool = False
+    capabilities: tuple[str, ...] = ()
+    """Linux capabilities added back to the container (all others are dropped)."""
 
     @cached_property
     def spec_hash(self) -> str:
         """Hash of what the running container is made of.
 
         Routes, replica count, drain time and the release command are left out:
-        changing them never needs a container to be replaced.
+        changing them never needs a container to be replaced. Fields added later
+        are left out while unset, so an upgrade does not replace every container.
         """
         body = asdict(self)
         for key in ("routes", "replicas", "drain_seconds", "release", "depends_on", "strategy"):
             body.pop(key)
+        if not self.capabilities:
+            body.pop("capabilities")
         encoded = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(encoded).hexdigest()[:16]
 

@@ -4,9 +4,10 @@ arguments of ``containers.create``, and how an inspected container reads back.
 Kept apart from the calls that send them (kamal's "commands as data") so that tests can
 assert the exact options a replica or a task gets, without an engine.
 
-Containers are hardened by default (no capabilities, no-new-privileges, an init
-process, memory and pids limits, no host mounts) and never restarted by Docker:
-repairing is the reconciler's job, so that every repair is observed and recorded.
+Containers are hardened by default (every capability dropped but the few the manifest
+adds back from an allow-list, no-new-privileges, an init process, memory and pids
+limits, no host mounts) and never restarted by Docker: repairing is the reconciler's
+job, so that every repair is observed and recorded.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def container_options(
         "environment": dict(service.env),
         "detach": True,
         "cap_drop": ["ALL"],
+        "cap_add": list(service.capabilities),
         "security_opt": ["no-new-privileges"],
         "privileged": False,
         "init": True,

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.spec.capabilities import ALLOWED_TEXT, is_allowed, suggestion
 from controller.spec.fields import show
 from controller.spec.sizes import parse_docker_bytes
 from controller.spec.source_map import Path
@@ -33,6 +34,7 @@ SUPPORTED_SERVICE_KEYS = frozenset(
         "cpus",
         "mem_limit",
         "pids_limit",
+        "cap_add",
     }
 )
 IGNORED_SERVICE_KEYS = {
@@ -42,6 +44,7 @@ IGNORED_SERVICE_KEYS = {
     "hostname": "services reach each other by service name",
     "stdin_open": "services run without a terminal",
     "tty": "services run without a terminal",
+    "cap_drop": "Railyard drops every capability; cap_add adds some back",
 }
 UNSUPPORTED_HINTS = {
     "secrets": "reference secrets in env as ${{ secrets.NAME }} instead",
@@ -50,7 +53,7 @@ UNSUPPORTED_HINTS = {
     "user": "set USER in the Dockerfile",
     "stop_signal": "Railyard stops replicas with SIGTERM after draining",
     "privileged": "containers never run privileged",
-    "cap_add": "containers run with capabilities dropped",
+    "cap_add": f"containers run with capabilities dropped, except {ALLOWED_TEXT}",
     "network_mode": "each environment gets its own network",
     "profiles": "list only the services to deploy",
     "extends": "write the service out in full",
@@ -127,6 +130,8 @@ class _ServiceReader:
             self._depends_on(body["depends_on"])
         if "volumes" in body:
             self._volumes(body["volumes"])
+        if "cap_add" in body:
+            self._cap_add(body["cap_add"])
         self._deploy()
 
     def _build(self, build: Any) -> None:
@@ -322,6 +327,19 @@ class _ServiceReader:
             self.problem(where, f"volume mount options ({parts[2]}) are not supported")
             return None
         return f"{parts[0]}:{parts[1]}"
+
+    def _cap_add(self, value: Any) -> None:
+        """Allowed capabilities become ``capabilities``; any other is refused by name."""
+        if not isinstance(value, list):
+            self.problem(("cap_add",), f"expected a list, got {show(value)}")
+            return
+        for index, entry in enumerate(value):
+            if not is_allowed(entry):
+                reason = f"is not supported for {show(entry)}: {UNSUPPORTED_HINTS['cap_add']}"
+                self.problem(
+                    ("cap_add", index), f'Compose key "cap_add" {reason}{suggestion(entry)}'
+                )
+        self.put("capabilities", value, ("cap_add",))
 
     def _deploy(self) -> None:
         deploy = self.body.get("deploy")

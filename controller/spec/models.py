@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from controller.spec.capabilities import ALLOWED_TEXT, Capabilities
 from controller.spec.fields import (
     VOLUME_SCHEMA,
     CommandLine,
@@ -193,6 +194,11 @@ class ServiceSpec(Spec):
         False,
         description="Mount the image's filesystem read-only; /tmp and /run stay writable "
         "(in memory), named volumes too.",
+    )
+    capabilities: Capabilities = Field(
+        (),
+        description=f"Linux capabilities to add back (all others stay dropped), from: "
+        f"{ALLOWED_TEXT}. Written with or without CAP_, in any case.",
     )
     deploy: DeploySpec | None = None
 

@@ -197,6 +197,7 @@ class _Renderer:
             release=svc.release,
             volumes=tuple((volume.name, volume.path) for volume in svc.volumes),
             read_only=svc.read_only,
+            capabilities=svc.capabilities,
         )
 
     def _env(self, name: str, svc: ServiceSpec) -> tuple[tuple[str, str], ...]:

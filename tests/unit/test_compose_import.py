@@ -16,6 +16,7 @@ from controller.spec import (
     parse_manifest,
     render_environment,
 )
+from controller.spec.capabilities import is_allowed
 from controller.spec.compose import SUPPORTED_TOP_LEVEL_KEYS
 from controller.spec.compose_service import IGNORED_SERVICE_KEYS, SUPPORTED_SERVICE_KEYS
 from controller.state import EnvironmentKey, HealthCheck, Resources, Route
@@ -82,6 +83,9 @@ def refusals(document: dict[str, Any]) -> set[str]:
                 found.add(f"services.{name}.volumes[{index}]")
         if len(container_ports(body.get("ports", []))) > 1:
             found.add(f"services.{name}.ports")
+        for index, capability in enumerate(body.get("cap_add", [])):
+            if not is_allowed(capability):
+                found.add(f"services.{name}.cap_add[{index}]")
     return found
 
 
@@ -294,6 +298,31 @@ REFUSED: list[tuple[str, str, str, str]] = [
         "services:\n  a:\n    image: x\n    privileged: true\n",
         "services.a.privileged",
         "never run privileged",
+    ),
+    (
+        "cap_add beyond the allow-list",
+        "services:\n  a:\n    image: x\n    cap_add: [CHOWN, SYS_ADMIN]\n",
+        "services.a.cap_add[1]",
+        'Compose key "cap_add" is not supported for "SYS_ADMIN": containers run with '
+        "capabilities dropped, except CHOWN, DAC_OVERRIDE,",
+    ),
+    (
+        "cap_add ALL",
+        "services:\n  a:\n    image: x\n    cap_add: [ALL]\n",
+        "services.a.cap_add[0]",
+        'not supported for "ALL"',
+    ),
+    (
+        "cap_add typo",
+        "services:\n  a:\n    image: x\n    cap_add: [CAP_CHWON]\n",
+        "services.a.cap_add[0]",
+        'not supported for "CAP_CHWON"',
+    ),
+    (
+        "cap_add not a list",
+        "services:\n  a:\n    image: x\n    cap_add: CHOWN\n",
+        "services.a.cap_add",
+        "expected a list",
     ),
     (
         "unknown service key",
@@ -617,4 +646,35 @@ def test_a_missing_secret_of_a_compose_service_points_into_the_compose_file() ->
         5,
         14,
         "services.api.environment.TOKEN",
+    )
+
+
+def test_allowed_cap_add_becomes_capabilities_and_cap_drop_is_ignored() -> None:
+    compose = (
+        "services:\n"
+        "  web:\n"
+        "    image: nginx:1.27\n"
+        "    cap_drop: [ALL]\n"
+        "    cap_add: [net_bind_service, CAP_CHOWN, SETUID, SETGID]\n"
+        "  db:\n"
+        "    image: postgres:16\n"
+        "    cap_drop: [NET_RAW]\n"
+    )
+    desired = render_environment(
+        load(compose), RenderContext(EnvironmentKey("t", "shop", "production"), "abc")
+    )
+    web, db = desired.service("web"), desired.service("db")
+    assert web is not None and db is not None
+    assert web.capabilities == ("CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID")
+    assert db.capabilities == ()
+
+
+def test_a_refused_capability_is_named_and_located_in_the_compose_file() -> None:
+    (issue,) = issues_of(
+        "services:\n  a:\n    image: x\n    cap_add:\n      - CHOWN\n      - CHWON\n"
+    )
+    assert str(issue) == (
+        'compose.yaml:6:9: services.a.cap_add[1]: Compose key "cap_add" is not supported for '
+        '"CHWON": containers run with capabilities dropped, except CHOWN, DAC_OVERRIDE, FOWNER, '
+        'FSETID, KILL, NET_BIND_SERVICE, SETGID, SETUID; did you mean "CHOWN"?'
     )

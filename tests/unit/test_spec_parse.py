@@ -135,6 +135,17 @@ VALID: list[tuple[str, dict[str, Any], Any]] = [
     ("deploy drain", {"deploy": {"drain_seconds": 0}}, lambda s: s.deploy.drain_seconds == 0),
     ("deploy drain float", {"deploy": {"drain_seconds": 2.5}}, lambda s: True),
     ("null healthcheck", {"healthcheck": None}, lambda s: s.healthcheck is None),
+    (
+        "capabilities",
+        {"capabilities": ["NET_BIND_SERVICE", "CHOWN"]},
+        lambda s: s.capabilities == ("CHOWN", "NET_BIND_SERVICE"),
+    ),
+    (
+        "capabilities any case, CAP_ prefix, repeated",
+        {"capabilities": ["cap_setuid", "CAP_SETGID", "SetUid", "kill", "KILL"]},
+        lambda s: s.capabilities == ("KILL", "SETGID", "SETUID"),
+    ),
+    ("capabilities empty", {"capabilities": []}, lambda s: s.capabilities == ()),
 ]
 
 
@@ -614,6 +625,48 @@ INVALID_SERVICE: list[tuple[str, dict[str, Any], str, str]] = [
         "services.web.env.U",
         'unknown service "api"',
     ),
+    (
+        "capability outside the allow-list",
+        {"capabilities": ["CHOWN", "SYS_ADMIN"]},
+        "services.web.capabilities[1]",
+        'capability "SYS_ADMIN" is not allowed; a service may add only CHOWN, DAC_OVERRIDE,',
+    ),
+    (
+        "capability ALL",
+        {"capabilities": ["all"]},
+        "services.web.capabilities[0]",
+        'capability "all" is not allowed',
+    ),
+    (
+        "capability with prefix outside the allow-list",
+        {"capabilities": ["CAP_NET_ADMIN"]},
+        "services.web.capabilities[0]",
+        'capability "CAP_NET_ADMIN" is not allowed',
+    ),
+    (
+        "capability typo",
+        {"capabilities": ["CAP_CHWON"]},
+        "services.web.capabilities[0]",
+        'unknown capability "CAP_CHWON"; did you mean "CHOWN"?',
+    ),
+    (
+        "capability unknown",
+        {"capabilities": ["FLY"]},
+        "services.web.capabilities[0]",
+        'unknown capability "FLY"; a service may add only CHOWN',
+    ),
+    (
+        "capability number",
+        {"capabilities": [7]},
+        "services.web.capabilities[0]",
+        'expected a capability name like "CHOWN", got 7',
+    ),
+    (
+        "capabilities as one string",
+        {"capabilities": "CHOWN"},
+        "services.web.capabilities",
+        'expected a list, got "CHOWN"',
+    ),
 ]
 
 
@@ -919,11 +972,25 @@ def test_defaults_of_a_minimal_manifest() -> None:
     manifest = parse_manifest("version: 1\nservices:\n  web:\n    image: nginx\n")
     service = manifest.service_specs()["web"]
     assert (service.replicas, service.port, service.routes, service.env) == (1, None, (), {})
+    assert service.capabilities == ()
     previews = manifest.previews
     assert not previews.enabled and previews.require_approval_for_forks
     assert previews.host == "{service}-pr-{pr}.{app}.{base_domain}"
     assert previews.ttl == 7 * 86400
     assert previews.services is None and previews.secrets == ()
+
+
+def test_a_capability_outside_the_allow_list_is_reported_where_it_is_written() -> None:
+    text = (
+        "version: 1\nservices:\n  web:\n    image: nginx\n    capabilities: [CHOWN, SYS_PTRACE]\n"
+    )
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text)
+    assert [str(issue) for issue in caught.value.issues] == [
+        'paas.yaml:5:27: services.web.capabilities[1]: capability "SYS_PTRACE" is not allowed; '
+        "a service may add only CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, NET_BIND_SERVICE, "
+        "SETGID, SETUID"
+    ]
 
 
 def test_a_manifest_is_frozen() -> None:

@@ -323,3 +323,37 @@ def test_a_compose_manifest_must_be_loaded_before_rendering() -> None:
 def test_rendering_is_deterministic() -> None:
     assert render() == render()
     assert [s.spec_hash for s in render().services] == [s.spec_hash for s in render().services]
+
+
+def test_services_without_capabilities_keep_their_spec_hash() -> None:
+    # Computed before DesiredService had ``capabilities``: if these change, upgrading
+    # Railyard would replace every running container of every app.
+    assert {s.name: s.spec_hash for s in render().services} == {
+        "api": "78141a6c31b156e9",
+        "db": "49be7af5386b1359",
+        "web": "16f832073d761eec",
+        "worker": "9a41969a9901dcb4",
+    }
+    assert DesiredService(name="web", image="nginx:1.27").spec_hash == "92b9ea95c1eab3bd"
+
+
+def capable(capabilities: str, env: str = "production") -> DesiredService:
+    manifest = parse_manifest(
+        "version: 1\nservices:\n"
+        f"  web: {{image: nginx, port: 80, capabilities: {capabilities}}}\npreviews: {{}}\n"
+    )
+    context = RenderContext(key=EnvironmentKey("acme", "shop", env), revision="abc123")
+    return service(render_environment(manifest, context), "web")
+
+
+def test_capabilities_are_rendered_in_production_and_previews() -> None:
+    assert capable("[net_bind_service, CAP_CHOWN]").capabilities == ("CHOWN", "NET_BIND_SERVICE")
+    assert capable("[CHOWN]", "pr-4").capabilities == ("CHOWN",)
+    assert capable("[]").capabilities == ()
+
+
+def test_asking_for_capabilities_replaces_the_containers_however_they_are_written() -> None:
+    plain = capable("[]")
+    assert capable("[CHOWN]").spec_hash != plain.spec_hash
+    assert capable("[CHOWN, KILL]").spec_hash != capable("[CHOWN]").spec_hash
+    assert capable("[kill, cap_chown, CHOWN]").spec_hash == capable("[CHOWN, KILL]").spec_hash

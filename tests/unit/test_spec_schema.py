@@ -87,6 +87,9 @@ REJECTED_BY_BOTH = [
     {"helthcheck": {}},
     {"env": {"BAD-NAME": "x"}},
     {"command": []},
+    {"capabilities": ["SYS_ADMIN"]},
+    {"capabilities": ["CAP_CHWON"]},
+    {"capabilities": "CHOWN"},
 ]
 
 
