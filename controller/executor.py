@@ -162,7 +162,12 @@ class Executor:
             command,
             context.desired.revision,
             timeout=self.release_timeout,
+            peers=await self._current_generation(context),
         )
+        if result.pinned:
+            reached = "; ".join(f"{name} at {', '.join(at)}" for name, at in result.pinned.items())
+            message = f"release of {step.service.name} reaches {reached} (current replicas only)"
+            await context.events("release_pinned", message, "info")
         level = "info" if result.exit_code == 0 else "error"
         await context.events("release_output", result.output.strip(), level)
         if result.exit_code != 0:
@@ -170,6 +175,24 @@ class Executor:
                 f"release of {step.service.name} exited with {result.exit_code}",
                 output=result.output,
             )
+
+    async def _current_generation(self, context: ExecutionContext) -> dict[str, tuple[str, ...]]:
+        """Per service, its running replicas at the desired spec that the plan keeps.
+
+        Until the plan's last step the old replicas keep their service's name on the
+        network too, so a release pinned to these cannot reach an old one (a rollback's
+        release once reached the broken db it was replacing). A service with none yet is
+        left to DNS."""
+        wanted = {service.name: service.spec_hash for service in context.desired.services}
+        current: dict[str, list[str]] = {}
+        for container in await self._observe(context):
+            if (
+                wanted.get(container.service) == container.spec_hash
+                and container.running
+                and container.id not in context.doomed
+            ):
+                current.setdefault(container.service, []).append(container.id)
+        return {service: tuple(ids) for service, ids in sorted(current.items())}
 
     async def _observe(self, context: ExecutionContext) -> list[ObservedContainer]:
         return await self.runtime.list_containers(context.desired.key)

@@ -11,13 +11,17 @@ router and the health checks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
 
 BuildLog = Callable[[str], None]
+
+NO_PEERS: Mapping[str, Sequence[str]] = MappingProxyType({})
+"""A task pinned to no replica: every service name is left to the network's DNS."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,9 @@ class TaskResult:
 
     exit_code: int
     output: str
+    pinned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per service name: the addresses the task's ``/etc/hosts`` pinned it to (its peers
+    that were still there); a service not named here was left to DNS."""
 
 
 class Runtime(Protocol):
@@ -60,11 +67,17 @@ class Runtime(Protocol):
         revision: str,
         *,
         timeout: float,
+        peers: Mapping[str, Sequence[str]] = NO_PEERS,
     ) -> TaskResult:
         """Run ``command`` once in a container of ``service``'s image and settings (no port,
         never routed, on the environment's network so it can reach the services), wait
         for it to exit (killing it at ``timeout``), remove it, and return its exit code
-        and last output lines."""
+        and last output lines.
+
+        ``peers`` (service name -> container ids) pins those names to those containers'
+        addresses on the network, ahead of DNS: during a rolling deploy the name also
+        resolves to the old replicas, and a release must reach the new ones. A peer that
+        is gone (or not on the network) is skipped; ``TaskResult.pinned`` says what held."""
         ...
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:

@@ -24,7 +24,7 @@ import logging
 import math
 import threading
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -33,7 +33,7 @@ import docker.errors
 
 from controller import labels
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
-from controller.runtime.base import BuildLog, TaskResult
+from controller.runtime.base import NO_PEERS, BuildLog, TaskResult
 from controller.runtime.docker_calls import call_engine
 from controller.runtime.docker_logs import (
     FOLLOW_BUFFER_LINES,
@@ -47,8 +47,10 @@ from controller.runtime.docker_logs import (
 )
 from controller.runtime.docker_networks import (
     ensure_network,
+    extra_hosts,
     network_options,
     networks_of,
+    peer_addresses,
     remove_network,
 )
 from controller.runtime.docker_options import (
@@ -214,6 +216,7 @@ class DockerRuntime:
         revision: str,
         *,
         timeout: float,
+        peers: Mapping[str, Sequence[str]] = NO_PEERS,
     ) -> TaskResult:
         options = task_options(key, service, command, revision)
 
@@ -222,6 +225,9 @@ class DockerRuntime:
             _remove_named(client, options["name"])
             network = self._ensure_network(client, key)
             joined = options | network_options(client, network, alias=None)
+            pinned = peer_addresses(client, network, peers)
+            if pinned:
+                joined["extra_hosts"] = extra_hosts(pinned)
             try:
                 container = client.containers.create(service.image, **joined)
             except docker.errors.ImageNotFound as exc:
@@ -238,7 +244,7 @@ class DockerRuntime:
                 text = output.decode("utf-8", errors="replace")
                 if exit_code == -1:
                     text += f"\n(killed after {timeout:g}s)"
-                return TaskResult(exit_code, text)
+                return TaskResult(exit_code, text, pinned)
             finally:
                 _remove_named(client, container.id)
 

@@ -2,13 +2,16 @@
 
 Each environment gets one labelled bridge network, ``ry-<slug>``; a replica joins it
 under its service's name, so ``http://<service>:<port>`` reaches the service from
-inside the environment and from nowhere else. These functions run in the runtime's
-worker threads with an SDK client in hand.
+inside the environment and from nowhere else. During a rolling deploy that name
+resolves to old and new replicas alike, so a release task can be pinned to the new
+ones by their addresses on the network (``peer_addresses``, ``extra_hosts``). These
+functions run in the runtime's worker threads with an SDK client in hand.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +61,38 @@ def network_options(client: Any, network_id: str, *, alias: str | None) -> dict[
     aliases = [alias] if alias is not None else None
     endpoint = client.api.create_endpoint_config(aliases=aliases)
     return {"network": network_id, "networking_config": {network_id: endpoint}}
+
+
+def peer_addresses(
+    client: Any, network_id: str, peers: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[str, ...]]:
+    """Per service name, the addresses of its ``peers`` containers on the network. A peer
+    that is gone, stopped or not on the network has no address there and is skipped."""
+    pinned: dict[str, tuple[str, ...]] = {}
+    for service, container_ids in peers.items():
+        found = [address for cid in container_ids if (address := _address(client, cid, network_id))]
+        if found:
+            pinned[service] = tuple(found)
+    return pinned
+
+
+def extra_hosts(pinned: Mapping[str, Sequence[str]]) -> list[str]:
+    """``containers.create``'s ``extra_hosts`` as ``"name:ip"`` lines: one per address, as a
+    dict could not repeat a name. ``/etc/hosts`` is read before Docker's DNS."""
+    return [f"{name}:{address}" for name, addresses in pinned.items() for address in addresses]
+
+
+def _address(client: Any, container_id: str, network_id: str) -> str | None:
+    try:
+        attrs = client.api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return None
+    attached = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    for endpoint in attached.values():
+        if (endpoint or {}).get("NetworkID") == network_id:
+            address = endpoint.get("IPAddress") or endpoint.get("GlobalIPv6Address")
+            return str(address) if address else None
+    return None
 
 
 def networks_of(client: Any, key: EnvironmentKey, name: str | None = None) -> list[Any]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
-from controller.runtime.base import BuildLog, TaskResult
+from controller.runtime.base import NO_PEERS, BuildLog, TaskResult
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
 
 FOLLOW_POLL_SECONDS = 0.01
@@ -47,6 +47,8 @@ class FakeRuntime:
         """Per service name: the exit code its release command ends with (default 0)."""
         self.crash_logs: dict[str, str] = {}
         """Per service name: what a container that exits on start printed first."""
+        self.task_peers: dict[str, dict[str, tuple[str, ...]]] = {}
+        """Per service name: the ``peers`` its last task was given (service -> ids)."""
         self.unavailable = False
         """When true, every call raises RuntimeUnavailable, as if the engine were down."""
         self.built: list[str] = []
@@ -130,12 +132,22 @@ class FakeRuntime:
         revision: str,
         *,
         timeout: float,
+        peers: Mapping[str, Sequence[str]] = NO_PEERS,
     ) -> TaskResult:
+        """Pins each peer still running by its container name (the fake has no network
+        addresses); vanished ones are skipped, as Docker's adapter does."""
         self._check()
         self.operations.append(f"task {service.name}: {' '.join(command)}")
         self.networks.add(key)
+        self.task_peers[service.name] = {name: tuple(ids) for name, ids in peers.items()}
+        pinned: dict[str, tuple[str, ...]] = {}
+        for name, ids in peers.items():
+            entries = [self._entries.get(container_id) for container_id in ids]
+            there = [e.container.name for e in entries if e is not None and e.container.running]
+            if there:
+                pinned[name] = tuple(there)
         exit_code = self.task_exit_codes.get(service.name, 0)
-        return TaskResult(exit_code, f"ran {' '.join(command)}\n")
+        return TaskResult(exit_code, f"ran {' '.join(command)}\n", pinned)
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:
         self._check()

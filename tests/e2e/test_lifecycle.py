@@ -45,6 +45,33 @@ services:
     }
 
 
+def db_and_web(app: str, version: str, body: str) -> dict[str, str | None]:
+    """db answers ``version`` on /version; web's release reads it six times by service name."""
+    manifest = f"""version: 1
+services:
+  db:
+    build: {{context: ., dockerfile: Dockerfile}}
+    port: 8080
+    healthcheck: {{path: /healthz}}
+  web:
+    build: {{context: ., dockerfile: Dockerfile}}
+    port: 8080
+    healthcheck: {{path: /healthz}}
+    depends_on: [db]
+    release: ["sh", "-c", "for i in 1 2 3 4 5 6; do wget -qO- $DB_URL/version || exit 1; done"]
+    env: {{DB_URL: "${{{{ services.db.internal_url }}}}"}}
+    routes:
+      - host: {app}.localhost
+"""
+    return {
+        "paas.yaml": manifest,
+        "Dockerfile": DOCKERFILE,
+        "www/version": version + "\n",
+        "www/index.html": body + "\n",
+        "www/healthz": "ok\n",
+    }
+
+
 def reasons_and_messages(railyard: Railyard, deployment_id: str) -> list[tuple[str, str]]:
     detail = railyard.cli_json("deployment", deployment_id)
     return [(event["reason"], event["message"]) for event in detail["events"]]
@@ -70,6 +97,25 @@ def test_dependencies_start_first_and_the_release_runs_before_cutover(
     # The release reached db by its service name over the environment's own network.
     assert ("release_output", "ok\nmigrated one") in events
     assert railyard.edge_text(f"{app_name}.localhost") == "one\n"
+
+
+def test_a_release_reaches_the_new_db_while_the_old_one_still_runs(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    repo = GitRepo.create(tmp_path, app_name)
+    first = repo.commit(db_and_web(app_name, "v1", "one"), "first")
+    railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
+    assert_succeeded(railyard.wait_for_deployment(app_name, first, timeout=120))
+
+    # The old db (v1) keeps its name on the network until the end of this deployment.
+    second = repo.commit({"www/version": "v2\n", "www/index.html": "two\n"}, "second")
+    deployment = railyard.wait_for_deployment(app_name, second, timeout=120)
+
+    assert_succeeded(deployment)
+    events = reasons_and_messages(railyard, deployment["id"])
+    assert [m for r, m in events if r == "release_output"] == ["\n".join(["v2"] * 6)], events
+    assert any(r == "release_pinned" and "reaches db at" in m for r, m in events), events
+    assert railyard.edge_text(f"{app_name}.localhost") == "two\n"
 
 
 def test_recreate_stops_the_old_replica_before_starting_the_new(

@@ -442,3 +442,26 @@ async def test_a_read_only_service_cannot_write_its_image_but_can_write_tmp(
     result = await runtime.run_task(key, locked, ("sh", "-c", script), "c0ffee", timeout=30)
     assert result.exit_code == 0
     assert "tmp-ok" in result.output and "root-read-only" in result.output
+
+
+async def test_a_task_pinned_to_new_replicas_never_reaches_an_old_one_by_name(
+    runtime: DockerRuntime, key: EnvironmentKey, engine: docker.DockerClient
+) -> None:
+    old = await runtime.start_container(key, page_service("db", "old db"), "c0ffee", 0)
+    new = await runtime.start_container(key, page_service("db", "new db"), "beef", 0)
+    gone = await runtime.start_container(key, page_service("db", "gone db"), "beef", 1)
+    await runtime.remove_container(gone.id, stop_timeout=1)
+    for container, page in ((old, "old db"), (new, "new db")):
+        assert container.address is not None
+        check = partial(answers, container.address, f"{page}\n")
+        await async_wait_until(check, timeout=10, what=f"{page} to serve")
+    script = "for i in 1 2 3 4 5 6 7 8; do wget -qO- http://db:8080/index.html; done"
+    client = DesiredService(name="client", image=BUSYBOX)
+
+    result = await runtime.run_task(
+        key, client, ("sh", "-c", script), "c0ffee", timeout=30, peers={"db": [gone.id, new.id]}
+    )
+
+    assert (result.exit_code, result.output) == (0, "new db\n" * 8)
+    networks = engine.api.inspect_container(new.id)["NetworkSettings"]["Networks"]
+    assert result.pinned == {"db": (networks[network_name(key)]["IPAddress"],)}

@@ -69,8 +69,8 @@ class Harness:
     async def record(self, reason: str, message: str, level: str) -> None:
         self.events.append((reason, message, level))
 
-    async def converge(self, service: DesiredService) -> None:
-        desired = DesiredEnvironment(KEY, "rev", (service,))
+    async def converge(self, *services: DesiredService) -> None:
+        desired = DesiredEnvironment(KEY, "rev", services)
         observed = ObservedEnvironment(
             tuple(await self.runtime.list_containers(KEY)),
             tuple(await self.router.observe(KEY)),
@@ -181,3 +181,52 @@ async def test_failed_release_aborts_before_any_new_replica(deployed: Harness) -
     assert deployed.runtime.operations == ["task web: migrate"]
     assert await deployed.upstreams() == before
     assert any(reason == "release_output" for reason, _, _ in deployed.events)
+
+
+DB = DesiredService(name="db", image="shop:v1", port=5432, replicas=2)
+WEB = replace(V1, depends_on=("db",), release=("migrate",))
+JOBS = DesiredService(name="jobs", image="shop:v1", depends_on=("web",))
+
+
+async def ids_of(harness: Harness, service: DesiredService) -> set[str]:
+    return {
+        c.id
+        for c in await harness.runtime.list_containers(KEY)
+        if c.service == service.name and c.spec_hash == service.spec_hash
+    }
+
+
+async def test_release_reaches_only_the_new_replicas_of_the_services_it_calls() -> None:
+    harness = Harness()
+    await harness.converge(DB, WEB, JOBS)
+    old_db = await ids_of(harness, DB)
+    harness.events.clear()
+    db, web, jobs = (replace(s, image="shop:v2") for s in (DB, WEB, JOBS))
+
+    await harness.converge(db, web, jobs)
+
+    # Old db replicas still ran during the release (removed only at the end), yet the
+    # release was pinned to the new ones; web and jobs had no new replica yet: DNS.
+    peers = harness.runtime.task_peers["web"]
+    assert set(peers) == {"db"}
+    assert set(peers["db"]) == await ids_of(harness, db)
+    assert not set(peers["db"]) & old_db
+    [pinned] = [m for reason, m, _ in harness.events if reason == "release_pinned"]
+    assert pinned.startswith("release of web reaches db at ry-")
+    assert f"db-{db.spec_hash[:8]}-0" in pinned and DB.spec_hash[:8] not in pinned
+
+
+async def test_release_skips_replicas_the_plan_removes_even_at_the_desired_spec() -> None:
+    harness = Harness()
+    await harness.converge(replace(DB, replicas=3), WEB)
+    [kept] = [
+        c.id
+        for c in await harness.runtime.list_containers(KEY)
+        if (c.service, c.replica) == ("db", 0)
+    ]
+
+    # Scaling db down to one removes two replicas of the same spec after the release.
+    await harness.converge(replace(DB, replicas=1), replace(WEB, image="shop:v2"))
+
+    assert harness.runtime.task_peers["web"] == {"db": (kept,)}
+    assert await ids_of(harness, DB) == {kept}
