@@ -1,20 +1,31 @@
 """Per-environment locks: two reconciles of one environment never interleave.
 
 In-process locks serve the embedded mode (one process); Redis locks serve several
-worker processes. A Redis lock expires, so a killed worker cannot hold it forever.
+worker processes. A Redis lock is a lease: it expires ``ttl_seconds`` after its
+holder last renewed it, and a holder renews it every third of that while it works.
+So a deploy may take as long as it needs, yet a worker killed mid-deploy (kill -9,
+a lost machine) holds up its environment for at most ``ttl_seconds``, not for as
+long as the longest deploy could take.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
 from controller.errors import TemporaryError
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 20.0
+"""How long a dead worker's lock outlives it (a live one renews it every third of that)."""
 
 
 class Locks(Protocol):
@@ -28,32 +39,62 @@ class InProcessLocks:
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
         lock = self._locks.setdefault(key, asyncio.Lock())
+        if lock.locked():
+            log.info("%s: another reconcile is running; waiting for it", key)
         async with lock:
             yield
 
 
 class RedisLocks:
-    def __init__(self, client: Redis, *, ttl_seconds: float = 900.0, wait_seconds: float = 900.0):
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        ttl_seconds: float = LEASE_SECONDS,
+        wait_seconds: float = 900.0,
+        namespace: str = "railyard",
+    ) -> None:
         self._client = client
+        self._prefix = f"{namespace}:lock:"
         self._ttl = ttl_seconds
         self._wait = wait_seconds
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._client.lock(
-            f"railyard:lock:{key}", timeout=self._ttl, blocking_timeout=self._wait
-        )
+        lock = self._client.lock(self._prefix + key, timeout=self._ttl, blocking_timeout=self._wait)
         try:
-            acquired = await lock.acquire()
+            acquired = await lock.acquire(blocking=False)
+            if not acquired:
+                log.info("%s: another worker is reconciling it; waiting for its lock", key)
+                acquired = await lock.acquire()
         except RedisError as exc:
             raise TemporaryError(f"cannot take lock {key}: {exc}") from exc
         if not acquired:
             raise TemporaryError(f"lock {key} still held after {self._wait:g}s")
+        renewal = asyncio.create_task(self._renew(lock, key))
         try:
             yield
         finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
             try:
                 await lock.release()
             except LockError as exc:
-                # Expired while we worked: the next reconcile re-plans from what it observes.
+                # Lost while we worked: the next reconcile re-plans from what it observes.
                 raise TemporaryError(f"lock {key} expired during the reconcile") from exc
+            except RedisError as exc:
+                # Redis went away: the lease runs out by itself within its TTL.
+                log.warning("%s: could not release the lock (%s); it expires by itself", key, exc)
+
+    async def _renew(self, lock: Lock, key: str) -> None:
+        """Push the expiry back every third of the TTL; a missed renewal or two (Redis
+        restarting) is survived, a lease found taken by someone else is reported."""
+        while True:
+            await asyncio.sleep(self._ttl / 3)
+            try:
+                await lock.reacquire()
+            except LockError:
+                log.error("%s: lock lease lost while reconciling (expired or taken over)", key)
+                return
+            except RedisError as exc:
+                log.warning("%s: could not renew the lock lease: %s", key, exc)

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; unset means in-process broker and worker"
     )
+    redis_namespace: str = Field(
+        default="railyard",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="prefix of every Redis key (queues, locks): installations sharing one "
+        "Redis database need different ones; API and workers of one need the same",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     edge_host: str = "127.0.0.1"

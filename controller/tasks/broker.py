@@ -21,7 +21,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis_url:
         broker = RedisBroker(
             url=settings.redis_url,
-            namespace="railyard",
+            namespace=settings.redis_namespace,
             heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
             maintenance_chance=MAINTENANCE_CHANCE,
         )

@@ -49,7 +49,7 @@ class WorkerContext:
         source = make_source(settings, credentials)
         self._database = Database(settings.resolved_database_url)
         locks: Locks = (
-            RedisLocks(Redis.from_url(settings.redis_url))
+            RedisLocks(Redis.from_url(settings.redis_url), namespace=settings.redis_namespace)
             if settings.redis_url
             else InProcessLocks()
         )

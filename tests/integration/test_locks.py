@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
+import pytest
 from redis.asyncio import Redis
 
 from controller.locks import InProcessLocks, Locks, RedisLocks
@@ -62,5 +64,67 @@ async def test_a_lock_held_by_a_dead_worker_expires(redis_url: str) -> None:
         async with asyncio.timeout(5):
             async with RedisLocks(client, wait_seconds=5).hold(key):
                 pass
+    finally:
+        await client.aclose()
+
+
+async def test_a_reconcile_longer_than_the_lease_keeps_its_lock(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lease is renewed while its holder works: a deploy may outlast the TTL."""
+    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    key = f"env:{uuid.uuid4()}"
+    timeline: list[str] = []
+    holding = asyncio.Event()
+
+    async def long_reconcile() -> None:
+        async with RedisLocks(first, ttl_seconds=0.3).hold(key):
+            timeline.append("long in")
+            holding.set()
+            await asyncio.sleep(1.2)  # four lease periods of work
+            timeline.append("long out")
+
+    async def waiting_reconcile() -> None:
+        await holding.wait()
+        async with RedisLocks(second, ttl_seconds=0.3, wait_seconds=10).hold(key):
+            timeline.append("waiting in")
+
+    caplog.set_level(logging.INFO, logger="controller.locks")
+    try:
+        await asyncio.gather(long_reconcile(), waiting_reconcile())
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert timeline == ["long in", "long out", "waiting in"]
+    assert "another worker is reconciling it; waiting" in caplog.text
+
+
+async def test_a_killed_holders_lease_runs_out_and_the_next_reconcile_proceeds(
+    redis_url: str,
+) -> None:
+    """A worker killed mid-deploy stops renewing: its lease lapses within the TTL."""
+    client = Redis.from_url(redis_url)
+    key = f"env:{uuid.uuid4()}"
+    try:
+        dead = client.lock(f"railyard:lock:{key}", timeout=0.5)
+        assert await dead.acquire(blocking=False)  # taken, never renewed or released
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(5):
+            async with RedisLocks(client, ttl_seconds=0.5, wait_seconds=5).hold(key):
+                waited = loop.time() - started
+    finally:
+        await client.aclose()
+    assert waited < 2.0, f"waited {waited:.2f}s for a lease of 0.5s"
+
+
+async def test_installations_sharing_one_redis_do_not_share_locks(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    key = f"env:{uuid.uuid4()}"
+    try:
+        async with RedisLocks(client, namespace="railyard-a").hold(key):
+            async with asyncio.timeout(5):
+                async with RedisLocks(client, namespace="railyard-b", wait_seconds=0.2).hold(key):
+                    pass
     finally:
         await client.aclose()
