@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from controller.errors import HealthCheckFailed, ReleaseFailed, RouterError, RuntimeUnavailable
+from controller.errors import (
+    BuildError,
+    HealthCheckFailed,
+    ReleaseFailed,
+    RouterError,
+    RuntimeUnavailable,
+)
 from controller.executor import Executor
 from controller.health import StaticProber
 from controller.planner import plan
 from controller.router.fake import FakeRouter
 from controller.runtime.fake import FakeRuntime
 from controller.state import (
+    BuildSource,
     DesiredEnvironment,
     DesiredService,
     EnvironmentKey,
@@ -40,10 +48,13 @@ class Clock:
     def __init__(self) -> None:
         self.now = 0.0
         self.slept: list[float] = []
+        self.after_sleep: Callable[[float], None] = lambda seconds: None
+        """Something that happens in the world while the executor waits."""
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+        self.after_sleep(seconds)
 
     def monotonic(self) -> float:
         return self.now
@@ -91,7 +102,7 @@ class Harness:
 
 class NoSource:
     async def archive(self, repo_url: str, revision: str, path: str) -> bytes:
-        raise AssertionError("these tests use prebuilt images")
+        return b"build context"
 
 
 @pytest.fixture
@@ -230,3 +241,66 @@ async def test_release_skips_replicas_the_plan_removes_even_at_the_desired_spec(
 
     assert harness.runtime.task_peers["web"] == {"db": (kept,)}
     assert await ids_of(harness, DB) == {kept}
+
+
+async def test_failed_build_starts_nothing_and_keeps_its_output(deployed: Harness) -> None:
+    before = await deployed.upstreams()
+    built = replace(V2, image="shop:built", build=BuildSource())
+    deployed.runtime.fail_build.add("shop:built")
+    deployed.runtime.operations.clear()
+    with pytest.raises(BuildError, match="building shop:built failed"):
+        await deployed.converge(built)
+    assert deployed.runtime.operations == ["build shop:built"]
+    assert await deployed.upstreams() == before
+    output = [message for reason, message, _ in deployed.events if reason == "build_output"]
+    assert output and "building shop:built" in output[-1], "the build's lines are recorded"
+
+
+async def test_failed_pull_starts_nothing(deployed: Harness) -> None:
+    before = await deployed.upstreams()
+    pulled = replace(V2, image="shop:missing")
+    deployed.runtime.fail_pull.add("shop:missing")
+    deployed.runtime.operations.clear()
+    with pytest.raises(RuntimeUnavailable, match="registry unreachable"):
+        await deployed.converge(pulled)
+    assert deployed.runtime.operations == ["pull shop:missing"]
+    assert await deployed.upstreams() == before
+
+
+async def test_an_existing_image_is_neither_built_nor_pulled(deployed: Harness) -> None:
+    deployed.runtime.operations.clear()
+    await deployed.converge(replace(V2, build=BuildSource()))
+    assert not [op for op in deployed.runtime.operations if op.split()[0] in ("build", "pull")]
+
+
+async def test_a_failure_after_the_switch_keeps_the_new_replicas_serving(
+    deployed: Harness,
+) -> None:
+    """The engine goes away while old replicas are drained: what serves now is the new
+    version, and the next run only finishes the removals."""
+
+    def engine_dies_while_draining(seconds: float) -> None:
+        if seconds == V2.drain_seconds:
+            deployed.runtime.unavailable = True
+
+    deployed.clock.after_sleep = engine_dies_while_draining
+    with pytest.raises(RuntimeUnavailable):
+        await deployed.converge(V2)
+    deployed.runtime.unavailable = False
+    deployed.clock.after_sleep = lambda seconds: None
+    assert await deployed.upstreams() == await deployed.addresses(V2.spec_hash)
+    assert not any(reason == "rolled_back" for reason, _, _ in deployed.events)
+    await deployed.converge(V2)
+    assert {c.spec_hash for c in await deployed.runtime.list_containers(KEY)} == {V2.spec_hash}
+
+
+async def test_a_later_service_failing_removes_every_new_replica_of_the_deploy() -> None:
+    harness = Harness()
+    await harness.converge(DB, V1)
+    before = await harness.upstreams()
+    harness.prober.unhealthy.add("web")
+    with pytest.raises(HealthCheckFailed):
+        await harness.converge(replace(DB, image="shop:v2"), V2)
+    running = await harness.runtime.list_containers(KEY)
+    assert {c.spec_hash for c in running} == {DB.spec_hash, V1.spec_hash}, "new db removed too"
+    assert await harness.upstreams() == before
