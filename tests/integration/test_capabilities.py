@@ -8,13 +8,10 @@ carrying it, whatever the test did.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from uuid import uuid4
 
 import docker
 import pytest
 
-from controller import labels
 from controller.runtime.docker import DockerRuntime
 from controller.spec import RenderContext, parse_manifest, render_environment
 from controller.state import DesiredService, EnvironmentKey
@@ -28,37 +25,6 @@ BUSYBOX = "busybox:stable"
 CHOWN_SCRIPT = (
     "mkdir -p /tmp && touch /tmp/owned && chown 1:1 /tmp/owned && stat -c %u:%g /tmp/owned"
 )
-
-
-@pytest.fixture
-def engine(docker_engine: None) -> Iterator[docker.DockerClient]:
-    client = docker.from_env()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def key(engine: docker.DockerClient) -> Iterator[EnvironmentKey]:
-    tenant = f"t{uuid4().hex[:8]}"
-    try:
-        yield EnvironmentKey(tenant, "shop", "production")
-    finally:
-        owned = {"label": f"{labels.TENANT}={tenant}"}
-        for container in engine.containers.list(all=True, filters=owned):
-            container.remove(force=True)
-        for network in engine.networks.list(filters=owned):
-            network.remove()
-
-
-@pytest.fixture
-async def runtime(docker_engine: None) -> AsyncIterator[DockerRuntime]:
-    runtime = DockerRuntime()
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
 
 
 def rendered(key: EnvironmentKey, capabilities: str, command: str | None = None) -> DesiredService:

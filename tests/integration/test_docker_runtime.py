@@ -11,10 +11,8 @@ import asyncio
 import io
 import tarfile
 import threading
-from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from functools import partial
-from uuid import uuid4
 
 import docker
 import docker.errors
@@ -44,42 +42,6 @@ def context_tar(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-@pytest.fixture
-def engine(docker_engine: None) -> Iterator[docker.DockerClient]:
-    client = docker.from_env()
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def key(engine: docker.DockerClient) -> Iterator[EnvironmentKey]:
-    tenant = f"t{uuid4().hex[:8]}"
-    try:
-        yield EnvironmentKey(tenant, "shop", "production")
-    finally:
-        owned = {"label": f"{labels.TENANT}={tenant}"}
-        for container in engine.containers.list(all=True, filters=owned):
-            container.remove(force=True)
-        for network in engine.networks.list(filters=owned):
-            network.remove()
-        for volume in engine.volumes.list(filters=owned):
-            volume.remove(force=True)
-        for image in engine.images.list(filters={"reference": f"railyard/{tenant}-*"}):
-            for tag in image.tags:
-                engine.images.remove(tag)
-
-
-@pytest.fixture
-async def runtime(docker_engine: None) -> AsyncIterator[DockerRuntime]:
-    runtime = DockerRuntime()
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
 
 
 async def build_site(runtime: DockerRuntime, key: EnvironmentKey) -> str:
