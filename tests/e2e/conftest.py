@@ -3,11 +3,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Railyard, running_railyard
+from tests.e2e.harness import INSTANCES, Railyard, running_railyard
 from tests.support import docker_available, nginx_binary, port_open, unavailable, wait_until
 
 
@@ -58,48 +59,61 @@ async def _drop_database(name: str) -> None:
         await connection.close()
 
 
-def _flush_redis(url: str) -> None:
+def _forget_namespace(url: str, namespace: str) -> None:
+    """Delete the keys of one Railyard (its queues and locks), and nobody else's."""
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        client.flushdb()
+        for key in client.scan_iter(match=f"{namespace}*", count=500):
+            client.delete(key)
     finally:
         client.close()
 
 
-@pytest.fixture(scope="module", params=["sqlite+inprocess", "postgres+redis"])
-def railyard(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Railyard]:
+BACKENDS = ["sqlite+inprocess", "postgres+redis"]
+
+
+@contextmanager
+def backend(name: str) -> Iterator[dict[str, str]]:
+    """The settings of one backend: the embedded default (SQLite, in-process broker), or a
+    fresh PostgreSQL database and a Redis namespace of its own, dropped afterwards (test
+    runs side by side on one machine never share queues or locks)."""
     if not docker_available():
         unavailable("Docker engine not reachable (run scripts/ensure-system.sh)")
     if nginx_binary() is None:
         unavailable("nginx not installed")
-    home = tmp_path_factory.mktemp("railyard-home")
-    extra: dict[str, str] = {}
-    database = ""
+    if name == "sqlite+inprocess":
+        yield {}
+        return
+    if not port_open("127.0.0.1", 5432) or not port_open("127.0.0.1", 6379):
+        unavailable("PostgreSQL on :5432 and Redis on :6379 are needed for this backend")
+    suffix = uuid.uuid4().hex[:8]
+    database, namespace = f"railyard_e2e_{suffix}", f"railyard-e2e-{suffix}"
     redis_url = "redis://127.0.0.1:6379/7"
-    if request.param == "postgres+redis":
-        if not port_open("127.0.0.1", 5432) or not port_open("127.0.0.1", 6379):
-            unavailable("PostgreSQL on :5432 and Redis on :6379 are needed for this backend")
-        database = f"railyard_e2e_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_create_database(database))
-        _flush_redis(redis_url)
-        extra = {
+    asyncio.run(_create_database(database))
+    try:
+        yield {
             "RAILYARD_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
             "RAILYARD_REDIS_URL": redis_url,
+            "RAILYARD_REDIS_NAMESPACE": namespace,
         }
-    try:
+    finally:
+        asyncio.run(_drop_database(database))
+        _forget_namespace(redis_url, namespace)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def railyard(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Railyard]:
+    home = tmp_path_factory.mktemp("railyard-home")
+    with backend(request.param) as extra:
         # With Redis, a second worker process competes for the same messages: the
         # per-environment lock keeps two reconciles of one environment from interleaving.
-        workers = 1 if request.param == "postgres+redis" else 0
+        workers = 1 if extra else 0
         with running_railyard(home, workers=workers, **extra) as instance:
             yield instance
-    finally:
-        if database:
-            asyncio.run(_drop_database(database))
-            _flush_redis(redis_url)
     leftovers = list(Path(home).glob("nginx/*.pid"))
     for pid_file in leftovers:
         pid = pid_file.read_text().strip()
@@ -116,10 +130,8 @@ def app_name(railyard: Railyard) -> Iterator[str]:
         _remove_owned(name)
 
 
-TEST_APP_PREFIXES = ("e2e-", "crash-", "watch-")
-
-
 def _test_leftovers() -> list[str]:
+    """Containers and networks of the Railyards this run started (by installation id)."""
     import docker
 
     client = docker.from_env()
@@ -127,12 +139,12 @@ def _test_leftovers() -> list[str]:
         found = [
             f"container {c['Names'][0]}"
             for c in client.api.containers(all=True, filters={"label": "railyard.managed=true"})
-            if (c.get("Labels") or {}).get("railyard.app", "").startswith(TEST_APP_PREFIXES)
+            if (c.get("Labels") or {}).get("railyard.instance") in INSTANCES
         ]
         found += [
             f"network {n['Name']}"
             for n in client.api.networks(filters={"label": "railyard.managed=true"})
-            if (n.get("Labels") or {}).get("railyard.app", "").startswith(TEST_APP_PREFIXES)
+            if (n.get("Labels") or {}).get("railyard.instance") in INSTANCES
         ]
         return found
     finally:

@@ -21,6 +21,28 @@ from tests.support import wait_until
 
 RAILYARD = str(Path(sys.executable).parent / "railyard")
 
+INSTANCES: set[str] = set()
+"""Installation ids of every Railyard this test run started (its leak check looks at their
+containers only: other runs on the same engine are none of its business)."""
+
+
+def terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def kill_hard(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
 
 @dataclass
 class Railyard:
@@ -30,6 +52,7 @@ class Railyard:
     edge_port: int
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    workers: list[Worker] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.log_path = self.home / "railyard.log"
@@ -45,6 +68,7 @@ class Railyard:
             [RAILYARD, "up"], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home
         )
         wait_until(self._ready, timeout=60, what=f"railyard up to answer (log: {self.log_path})")
+        INSTANCES.add((self.home / "instance").read_text().strip())
 
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -55,14 +79,11 @@ class Railyard:
             return False
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        terminate(self.process)
+
+    def kill(self) -> None:
+        """kill -9 of `railyard up`: API, worker and all, with no clean-up of any kind."""
+        kill_hard(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
@@ -128,35 +149,52 @@ def railyard_env(home: Path, api_port: int, edge_port: int, **extra: str) -> dic
     return env
 
 
+@dataclass
+class Worker:
+    """One `railyard worker` process beside `railyard up` (Redis mode), logging to
+    ``worker-<number>.log`` in Railyard's home."""
+
+    railyard: Railyard
+    number: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.railyard.home / f"worker-{self.number}.log"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [RAILYARD, "worker"],
+            env=self.railyard.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.railyard.home,
+        )
+
+    def kill(self) -> None:
+        """kill -9: no clean-up of any kind runs."""
+        kill_hard(self.process)
+
+    def stop(self) -> None:
+        terminate(self.process)
+
+
 @contextmanager
 def running_railyard(home: Path, *, workers: int = 0, **extra: str) -> Iterator[Railyard]:
     """`railyard up`, plus ``workers`` extra `railyard worker` processes (Redis mode)."""
     api_port, edge_port = free_port(), free_port()
     railyard = Railyard(home, railyard_env(home, api_port, edge_port, **extra), api_port, edge_port)
     railyard.start()
-    extra_workers: list[subprocess.Popen[bytes]] = []
     try:
         for number in range(workers):
-            log = (home / f"worker-{number}.log").open("ab")
-            extra_workers.append(
-                subprocess.Popen(
-                    [RAILYARD, "worker"],
-                    env=railyard.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=home,
-                )
-            )
+            worker = Worker(railyard, number)
+            worker.start()
+            railyard.workers.append(worker)
         yield railyard
     finally:
-        for process in extra_workers:
-            process.send_signal(signal.SIGTERM)
-        for process in extra_workers:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        for worker in railyard.workers:
+            worker.stop()
         railyard.stop()
 
 
