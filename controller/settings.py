@@ -6,7 +6,10 @@ Nothing reads the environment at import time: composition roots receive a
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -78,26 +81,35 @@ class Settings(BaseSettings):
 
     def instance_id(self) -> str:
         """A short id of this installation (HOME/instance), labelled on what it owns."""
-        path = self.home / "instance"
-        if path.exists():
-            return path.read_text().strip()
-        self.home.mkdir(parents=True, exist_ok=True)
-        instance = "ry" + secrets.token_hex(3)
-        path.write_text(instance)
-        return instance
+        return _read_or_create(self.home / "instance", lambda: "ry" + secrets.token_hex(3))
 
     def signing_key(self) -> str:
         """The JWT key: from settings, else a random key kept in HOME/secret_key (0600)."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        path = self.home / "secret_key"
-        if path.exists():
+        return _read_or_create(self.home / "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    """The file's value, or a new one written once: processes starting together in one home
+    (`railyard up` and `railyard worker`) all end up with the same value, never a partial
+    one. The file is written whole under a temporary name (mode 0600), then linked into
+    place, which fails if another process got there first."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(value)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
             return path.read_text().strip()
-        self.home.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        path.touch(mode=0o600)
-        path.write_text(key)
-        return key
+    finally:
+        os.unlink(temporary)
+    return value
 
 
 def load_settings() -> Settings:
