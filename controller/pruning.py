@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from controller.errors import RailyardError, TemporaryError
 from controller.locks import Locks
 from controller.router.base import Router
 from controller.runtime.base import Runtime
 from controller.state import EnvironmentKey
 from controller.store.db import Database
-from controller.store.models import App, DeploymentStatus
+from controller.store.models import App, Deployment, DeploymentStatus
 from controller.store.repositories import (
     AppRepository,
     DeploymentRepository,
@@ -82,14 +84,39 @@ async def prune_orphans(
 
 async def prune_images(database: Database, runtime: Runtime, app: App, key: EnvironmentKey) -> None:
     """Remove the app's built images that none of its last deployments ran."""
+    prefix = f"{key.tenant}-{key.app}-"
     async with database.session() as session:
-        history = await DeploymentRepository(session, None).list_for_app(app.id, limit=100)
-    recent = [d for d in history if d.status == DeploymentStatus.SUCCEEDED.value]
-    keep = {image for d in recent[:KEEP_IMAGES_OF_LAST] for image in d.images.split()}
+        deployments = DeploymentRepository(session, None)
+        keep = _recent_images(await deployments.list_for_app(app.id, limit=100))
+        # Image names start with "<tenant>-<app>-", so this prefix also covers the images
+        # of app "shop-api" when pruning "shop": keep what those apps still want too.
+        for other in await _apps_under_prefix(session, prefix, app.id):
+            keep |= _recent_images(await deployments.list_for_app(other.id, limit=100))
     try:
-        removed = await runtime.prune_images(f"{key.tenant}-{key.app}-", keep)
+        removed = await runtime.prune_images(prefix, keep)
     except TemporaryError as exc:
         log.warning("image pruning of %s skipped: %s", app.name, exc.message)
         return
     if removed:
         log.info("pruned %d old image(s) of %s", len(removed), app.name)
+
+
+def _recent_images(history: list[Deployment]) -> set[str]:
+    """The images the app's last successful deployments ran (``history`` newest first)."""
+    recent = [d for d in history if d.status == DeploymentStatus.SUCCEEDED.value]
+    return {image for d in recent[:KEEP_IMAGES_OF_LAST] for image in d.images.split()}
+
+
+async def _apps_under_prefix(session: AsyncSession, prefix: str, app_id: str) -> list[App]:
+    """Other apps (of any tenant) whose image names also start with ``prefix``."""
+    others = [other for other in await AppRepository(session, None).list() if other.id != app_id]
+    tenants = {
+        tenant_id: await TenantRepository(session, None).get(tenant_id)
+        for tenant_id in {other.tenant_id for other in others}
+    }
+    return [
+        other
+        for other in others
+        if (tenant := tenants.get(other.tenant_id)) is not None
+        and f"{tenant.name}-{other.name}-".startswith(prefix)
+    ]

@@ -12,6 +12,8 @@ Nothing recorded in the database is trusted over what is observed: a deployment 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -73,6 +75,9 @@ log = logging.getLogger(__name__)
 
 NOT_RETRIED = frozenset({"health_check_failed", "build_failed", "release_failed"})
 """Failures of the revision itself: retrying the same revision would fail the same way."""
+
+WORKER = f"worker {socket.gethostname()} pid {os.getpid()}"
+"""Which process ran a deployment (several workers may share one database)."""
 
 USER_TRIGGERS = frozenset({"push", "webhook", "poll", "redeploy", "app created", "watch"})
 """Triggers that deploy the branch head (and end a rollback)."""
@@ -167,7 +172,7 @@ class Reconciler:
                     return await self._converge(target, earlier, "auto-rollback")
         plan = make_plan(desired, observed)
         if plan.empty:
-            return await self._record_no_changes(target, revision, trigger)
+            return await self._record_no_changes(target, desired, trigger)
         drift = trigger == "resync" and revision == target.environment.current_revision
         if drift and not target.app.self_heal:
             return await self._report_drift(target, revision, plan)
@@ -342,8 +347,11 @@ class Reconciler:
         self, target: Target, desired: DesiredEnvironment, plan: Plan, trigger: str
     ) -> Outcome:
         revision = desired.revision
-        if revision == target.environment.current_revision and trigger == "resync":
+        if trigger == "resync" and revision == target.environment.current_revision:
             trigger = "drift"
+        elif trigger == "resync" and revision == target.environment.pinned_revision:
+            # The resync got to a rollback before the rollback's own message did.
+            trigger = "rollback"
         deployment = await self.records.claim(
             target.environment,
             target.resolved_at,
@@ -352,6 +360,7 @@ class Reconciler:
             DeploymentStatus.RUNNING,
             plan_summary=plan.summary(),
         )
+        await self.records.event(deployment, "worker", f"run by {WORKER}")
         await self.records.event(deployment, "planned", str(plan))
 
         async def record(reason: str, message: str, level: str) -> None:
@@ -371,8 +380,9 @@ class Reconciler:
             raise
         if trigger == "drift":
             await self.records.event(deployment, "drift_repaired", plan.summary(), "warning")
-        images = " ".join(sorted({service.image for service in desired.services}))
-        await self.records.finish(deployment, DeploymentStatus.SUCCEEDED, images=images)
+        await self.records.finish(
+            deployment, DeploymentStatus.SUCCEEDED, images=_images_of(desired)
+        )
         await self.records.now_running(target.environment, revision, deployment.id)
         await prune_images(self.db, self.runtime, target.app, target.key)
         return Outcome("succeeded", deployment.id, plan.summary())
@@ -391,7 +401,10 @@ class Reconciler:
         await self.records.finish(deployment, DeploymentStatus.FAILED, error=exc.message)
         return Outcome("failed", deployment.id, exc.message)
 
-    async def _record_no_changes(self, target: Target, revision: str, trigger: str) -> Outcome:
+    async def _record_no_changes(
+        self, target: Target, desired: DesiredEnvironment, trigger: str
+    ) -> Outcome:
+        revision = desired.revision
         if revision == target.environment.current_revision:
             await self.records.settle_pending(target.environment.id, revision, target.resolved_at)
             return Outcome("unchanged")
@@ -406,9 +419,17 @@ class Reconciler:
         await self.records.event(
             deployment, "no_changes", "what runs already matches this revision"
         )
-        await self.records.finish(deployment, DeploymentStatus.SUCCEEDED)
+        # It runs these images as much as a deployment that built them: pruning keeps
+        # the images of the last successful deployments, so they must be on record.
+        await self.records.finish(
+            deployment, DeploymentStatus.SUCCEEDED, images=_images_of(desired)
+        )
         await self.records.now_running(target.environment, revision, deployment.id)
         return Outcome("succeeded", deployment.id, "no changes")
+
+
+def _images_of(desired: DesiredEnvironment) -> str:
+    return " ".join(sorted({service.image for service in desired.services}))
 
 
 def _describe_failure(exc: RailyardError) -> str:

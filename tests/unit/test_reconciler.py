@@ -117,7 +117,7 @@ async def test_first_push_deploys_and_records(world: World) -> None:
     assert (await world.environment()).current_revision == sha
     assert len(await world.runtime.list_containers(KEY)) == 1
     reasons = await world.events(deployment)
-    assert reasons[0] == "planned" and "route_switched" in reasons
+    assert reasons[:2] == ["worker", "planned"] and "route_switched" in reasons
 
 
 async def test_a_converged_resync_writes_nothing(world: World) -> None:
@@ -280,6 +280,47 @@ async def test_old_images_are_pruned_beyond_the_last_five_deployments(world: Wor
     assert ours == set(world.runtime.built[-5:])
 
 
+async def test_a_no_changes_deployment_keeps_the_image_it_runs(world: World) -> None:
+    built = manifest().replace("image: shop:v1", "build: {context: web}")
+    world.source.push(REPO, {"paas.yaml": built, "web/Dockerfile": "FROM scratch\n"})
+    assert await world.reconcile() == "succeeded"
+    [first_image] = world.runtime.built
+    world.source.push(REPO, {"README": "outside the build context"})
+    assert await world.reconcile() == "succeeded"
+    assert len(world.runtime.built) == 1, "nothing to build: no changes"
+    for number in range(4):
+        world.source.push(REPO, {"web/Dockerfile": f"FROM scratch\n# {number}\n"})
+        assert await world.reconcile() == "succeeded"
+    # The last five successful deployments: four builds and the no-changes one, which ran
+    # the first image: that image stays for a rollback.
+    assert first_image in world.runtime.images
+
+
+async def test_pruning_an_app_keeps_the_images_of_an_app_named_after_it(world: World) -> None:
+    built = manifest().replace("image: shop:v1", "build: {context: .}")
+    other_repo = "https://git.example/acme/shop-api.git"
+    async with world.db.session() as session:
+        tenant = await TenantRepository(session, None).get_by_name("acme")
+        assert tenant is not None
+        other = await AppRepository(session, tenant.id).create(
+            "shop-api", other_repo, webhook_secret_encrypted="x"
+        )
+        environment = await EnvironmentRepository(session, tenant.id).get_by_name(
+            other.id, "production"
+        )
+    assert environment is not None
+    for number in range(2):
+        api = built.replace("shop.localhost", "api.shop.localhost")
+        world.source.push(other_repo, {"paas.yaml": api, "Dockerfile": f"# api {number}\n"})
+        outcome = await world.reconciler.reconcile(environment.id, trigger="push")
+        assert outcome.status == "succeeded"
+    api_images = list(world.runtime.built)
+    world.source.push(REPO, {"paas.yaml": built, "Dockerfile": "# shop\n"})
+    assert await world.reconcile() == "succeeded"
+    # "acme-shop-" is a prefix of shop-api's image names too: its rollback image stays.
+    assert set(api_images) <= world.runtime.images
+
+
 async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -> None:
     first = world.source.push(REPO, {"paas.yaml": manifest()})
     await world.reconcile()
@@ -301,6 +342,22 @@ async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -
     assert await world.reconcile("poll") == "succeeded"
     statuses = {d.revision: d.status for d in await world.deployments()}
     assert statuses[newest] == "succeeded"
+
+
+async def test_a_rollback_carried_out_by_a_resync_is_recorded_as_a_rollback(
+    world: World,
+) -> None:
+    """With several workers the periodic resync may reach a rollback before its message."""
+    first = world.source.push(REPO, {"paas.yaml": manifest()})
+    await world.reconcile()
+    world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
+    await world.reconcile()
+    environment = await world.environment()
+    async with world.db.session() as session:
+        await EnvironmentRepository(session, None).update(environment, pinned_revision=first)
+    assert await world.reconcile("resync") == "succeeded"
+    latest = (await world.deployments())[0]
+    assert (latest.revision, latest.trigger) == (first, "rollback")
 
 
 async def test_a_push_first_seen_by_the_resync_still_ends_a_rollback(world: World) -> None:
