@@ -24,12 +24,16 @@ from controller.spec.yaml_loader import MAX_FILE_BYTES
 
 
 def validate_command(
-    path: Annotated[Path, typer.Argument(help="The manifest to check.")] = Path("paas.yaml"),
+    path: Annotated[
+        Path, typer.Argument(help="The manifest to check, or a folder holding paas.yaml.")
+    ] = Path("paas.yaml"),
     json_output: Annotated[
         bool, typer.Option("--json", help="Print machine-readable results.")
     ] = False,
 ) -> None:
     """Check paas.yaml (and its Compose file) and print what it would deploy."""
+    if path.is_dir():
+        path = path / "paas.yaml"
     try:
         manifest = load_manifest_file(path)
     except ManifestError as exc:

@@ -59,6 +59,13 @@ def test_a_valid_manifest_prints_a_summary(runner: CliRunner, tmp_path: Path) ->
     assert "  previews: {service}-pr-{pr}.{app}.{base_domain} (expire after 2d)" in lines
 
 
+def test_a_folder_means_its_paas_yaml(runner: CliRunner, tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    result = runner.invoke(app, [str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"{tmp_path / 'paas.yaml'}: valid, 2 service(s)"
+
+
 def test_an_invalid_manifest_prints_each_problem_and_exits_1(
     runner: CliRunner, tmp_path: Path
 ) -> None:
