@@ -19,13 +19,9 @@ from controller.router.base import Router
 from controller.runtime.base import Runtime
 from controller.state import EnvironmentKey
 from controller.store.db import Database
+from controller.store.deployments import DeploymentRepository
 from controller.store.models import App, Deployment, DeploymentStatus
-from controller.store.repositories import (
-    AppRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-    TenantRepository,
-)
+from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 
 log = logging.getLogger(__name__)
 

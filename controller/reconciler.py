@@ -56,6 +56,7 @@ from controller.state import (
 )
 from controller.store.crypto import SecretBox
 from controller.store.db import Database
+from controller.store.deployments import DeploymentRepository
 from controller.store.domains import DomainRepository
 from controller.store.models import (
     App,
@@ -63,12 +64,7 @@ from controller.store.models import (
     Environment,
     utcnow,
 )
-from controller.store.repositories import (
-    AppRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-    TenantRepository,
-)
+from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 from controller.store.secrets import SecretRepository
 
 log = logging.getLogger(__name__)

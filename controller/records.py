@@ -16,12 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from controller.store.db import Database
+from controller.store.deployments import DeploymentRepository
 from controller.store.models import App, Deployment, DeploymentStatus, Environment
-from controller.store.repositories import (
-    AppRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-)
+from controller.store.repositories import AppRepository, EnvironmentRepository
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from controller.source import make_source
 from controller.status import PreviewPlan, make_status_router
 from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
+from controller.store.deployments import DeploymentRepository
 from controller.store.models import DeploymentStatus, utcnow
-from controller.store.repositories import DeploymentRepository
 from controller.tasks.actors import DramatiqQueue, register_actors
 from controller.tasks.broker import make_broker
 from controller.tasks.context import WorkerContext

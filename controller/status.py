@@ -30,12 +30,9 @@ from controller.runtime.base import Runtime
 from controller.settings import Settings
 from controller.source.routing import is_working_tree
 from controller.state import EnvironmentKey, ObservedContainer, RouteTarget
+from controller.store.deployments import DeploymentRepository
 from controller.store.models import App, Deployment, DeploymentStatus, Environment
-from controller.store.repositories import (
-    DeploymentRepository,
-    EnvironmentRepository,
-    TenantRepository,
-)
+from controller.store.repositories import EnvironmentRepository, TenantRepository
 
 PreviewPlan = Callable[[str], Awaitable[Preview]]
 EnvQuery = Annotated[str, Query(description="environment name: production or pr-N")]

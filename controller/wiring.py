@@ -8,11 +8,8 @@ from controller.api.deps import ReconcileQueue
 from controller.records import note_pending
 from controller.store.crypto import SecretBox
 from controller.store.db import Database
-from controller.store.repositories import (
-    AppRepository,
-    DeliveryRepository,
-    EnvironmentRepository,
-)
+from controller.store.deployments import DeliveryRepository
+from controller.store.repositories import AppRepository, EnvironmentRepository
 from webhook.backend import WebhookApp
 from webhook.events import WebhookEvent
 

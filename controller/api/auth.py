@@ -25,8 +25,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from controller.errors import AuthError, ValidationError
 from controller.settings import Settings
+from controller.store.base import as_utc
 from controller.store.models import User
-from controller.store.repositories import TokenRepository, as_utc
+from controller.store.repositories import TokenRepository
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("sub", "tid", "jti", "iat", "exp")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from controller.errors import NotFoundError
+from controller.store.base import Repository
 from controller.store.models import Domain
-from controller.store.repositories import _Repository
 
 
-class DomainRepository(_Repository):
+class DomainRepository(Repository):
     async def all(self) -> list[Domain]:
         statement = select(Domain).order_by(col(Domain.name))
         return await self._all(self._scoped(statement, Domain.tenant_id))

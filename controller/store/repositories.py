@@ -10,28 +10,18 @@ Repositories flush but never commit: the caller's ``Database.session()`` block
 is the unit of work. A ``ConflictError`` raised by a flush leaves the session
 needing a rollback, which leaving the block does.
 
-Times are stored as aware UTC. "Newest first" lists order by the timestamp and
-then the id; the timestamps of rows that order a history (deployments, events,
-deliveries) come from ``ordered_now()``, which never repeats within a process,
-so rows created in one burst keep their creation order.
+Tenants, users, tokens, apps and environments live here; deployments, their events and
+webhook deliveries in ``deployments.py``; what they share in ``base.py``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from enum import Enum
-from typing import Any, TypeVar
+from datetime import datetime
 
-from sqlalchemy import DateTime, TypeDecorator, inspect
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, col, delete, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel import col, delete, select
 
-from controller.errors import ConflictError, NotFoundError, ValidationError
+from controller.errors import ConflictError, NotFoundError
+from controller.store.base import Repository, as_utc, ordered_now
 from controller.store.models import (
     ApiToken,
     App,
@@ -43,113 +33,16 @@ from controller.store.models import (
     Tenant,
     User,
     WebhookDelivery,
-    new_id,
 )
-
-RowT = TypeVar("RowT", bound=SQLModel)
 
 PRODUCTION = "production"
 UNFINISHED = (DeploymentStatus.PENDING.value, DeploymentStatus.RUNNING.value)
-_IMMUTABLE_FIELDS = frozenset({"id", "tenant_id"})
-
-
-# -- time -------------------------------------------------------------------------------
-
-_clock_lock = threading.Lock()
-_last_stamp = datetime.min.replace(tzinfo=UTC)
-
-
-def ordered_now() -> datetime:
-    """UTC now, strictly after every earlier value this process handed out."""
-    global _last_stamp
-    with _clock_lock:
-        now = datetime.now(UTC)
-        if now <= _last_stamp:
-            now = _last_stamp + timedelta(microseconds=1)
-        _last_stamp = now
-        return now
-
-
-def as_utc(value: datetime) -> datetime:
-    """An aware UTC datetime; a naive one is taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _column_value(model: type[SQLModel], field: str, value: object) -> object:
-    """``value`` as the column stores it: enums by value, datetimes in the column's form."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        column_type = inspect(model).columns[field].type
-        impl = column_type.impl if isinstance(column_type, TypeDecorator) else column_type
-        utc = as_utc(value)
-        return utc if isinstance(impl, DateTime) and impl.timezone else utc.replace(tzinfo=None)
-    return value
-
-
-def _status(value: object) -> str:
-    try:
-        return DeploymentStatus(str(value)).value
-    except ValueError as exc:
-        raise ValidationError(f"unknown deployment status {value!r}") from exc
-
-
-def _assign(row: SQLModel, fields: dict[str, object]) -> None:
-    model = type(row)
-    for name, value in fields.items():
-        if name not in model.model_fields:
-            raise ValidationError(f"{model.__name__} has no field {name!r}")
-        if name in _IMMUTABLE_FIELDS:
-            raise ValidationError(f"{model.__name__}.{name} cannot be changed")
-        setattr(row, name, _column_value(model, name, value))
-
-
-class _Repository:
-    def __init__(self, session: AsyncSession, tenant_id: str | None) -> None:
-        self.session = session
-        self.tenant_id = tenant_id
-
-    def _scoped(self, statement: SelectOfScalar[RowT], tenant_column: Any) -> SelectOfScalar[RowT]:
-        if self.tenant_id is None:
-            return statement
-        return statement.where(tenant_column == self.tenant_id)
-
-    def _check_owner(self, row: Any, what: str) -> None:
-        """Refuse to act on a row of another tenant, as if it did not exist."""
-        if self.tenant_id is not None and row.tenant_id != self.tenant_id:
-            raise NotFoundError(f"{what} '{row.id}' not found")
-
-    def _require_tenant(self, what: str) -> str:
-        if self.tenant_id is None:
-            raise ValidationError(f"{what} needs a tenant scope")
-        return self.tenant_id
-
-    async def _first(self, statement: SelectOfScalar[RowT]) -> RowT | None:
-        return (await self.session.exec(statement)).first()
-
-    async def _all(self, statement: SelectOfScalar[RowT]) -> list[RowT]:
-        return list((await self.session.exec(statement)).all())
-
-    async def _flush_new(self, rows: Sequence[SQLModel], conflict: str) -> None:
-        self.session.add_all(rows)
-        try:
-            await self.session.flush()
-        except IntegrityError as exc:
-            raise ConflictError(conflict) from exc
-
-    async def _save(self, row: RowT, fields: dict[str, object]) -> RowT:
-        _assign(row, fields)
-        self.session.add(row)
-        await self.session.flush()
-        return row
 
 
 # -- tenants, users, tokens -------------------------------------------------------------
 
 
-class TenantRepository(_Repository):
+class TenantRepository(Repository):
     """Tenants themselves: the scope argument is ignored."""
 
     async def get(self, tenant_id: str) -> Tenant | None:
@@ -166,7 +59,7 @@ class TenantRepository(_Repository):
         return tenant
 
 
-class UserRepository(_Repository):
+class UserRepository(Repository):
     async def get(self, user_id: str) -> User | None:
         return await self._first(
             self._scoped(select(User).where(User.id == user_id), User.tenant_id)
@@ -185,7 +78,7 @@ class UserRepository(_Repository):
         return user
 
 
-class TokenRepository(_Repository):
+class TokenRepository(Repository):
     """Issued API tokens (JWT ``jti``): looked up on every request, revocable."""
 
     async def create(self, user_id: str, expires_at: datetime, name: str = "default") -> ApiToken:
@@ -218,7 +111,7 @@ class TokenRepository(_Repository):
 # -- apps and environments --------------------------------------------------------------
 
 
-class AppRepository(_Repository):
+class AppRepository(Repository):
     async def list(self) -> list[App]:
         statement = select(App).order_by(col(App.name), col(App.id))
         return await self._all(self._scoped(statement, App.tenant_id))
@@ -300,7 +193,7 @@ class AppRepository(_Repository):
         await self.session.flush()
 
 
-class EnvironmentRepository(_Repository):
+class EnvironmentRepository(Repository):
     async def get(self, environment_id: str) -> Environment | None:
         statement = select(Environment).where(Environment.id == environment_id)
         return await self._first(self._scoped(statement, Environment.tenant_id))
@@ -373,165 +266,3 @@ class EnvironmentRepository(_Repository):
         )
         await self.session.delete(environment)
         await self.session.flush()
-
-
-# -- deployments and deliveries ---------------------------------------------------------
-
-
-class DeploymentRepository(_Repository):
-    async def create(
-        self,
-        environment: Environment,
-        *,
-        revision: str | None,
-        trigger: str,
-        status: DeploymentStatus = DeploymentStatus.PENDING,
-    ) -> Deployment:
-        self._check_owner(environment, "environment")
-        deployment = Deployment(
-            tenant_id=environment.tenant_id,
-            app_id=environment.app_id,
-            environment_id=environment.id,
-            revision=revision,
-            trigger=trigger,
-            status=_status(status),
-            created_at=ordered_now(),
-        )
-        await self._flush_new([deployment], "deployment id clash")
-        return deployment
-
-    async def get(self, deployment_id: str) -> Deployment | None:
-        statement = select(Deployment).where(Deployment.id == deployment_id)
-        return await self._first(self._scoped(statement, Deployment.tenant_id))
-
-    async def get_or_raise(self, deployment_id: str) -> Deployment:
-        deployment = await self.get(deployment_id)
-        if deployment is None:
-            raise NotFoundError(f"deployment '{deployment_id}' not found")
-        return deployment
-
-    async def get_by_prefix(self, prefix: str) -> Deployment | None:
-        """The one deployment whose id starts with ``prefix`` (as the CLI shows 8 characters);
-        None when none or several match."""
-        statement = (
-            select(Deployment)
-            .where(col(Deployment.id).startswith(prefix, autoescape=True))
-            .limit(2)
-        )
-        found = await self._all(self._scoped(statement, Deployment.tenant_id))
-        return found[0] if len(found) == 1 else None
-
-    async def list_for_app(self, app_id: str, *, limit: int = 50) -> list[Deployment]:
-        """Newest first."""
-        statement = self._newest_first(select(Deployment).where(Deployment.app_id == app_id))
-        return await self._all(self._scoped(statement.limit(limit), Deployment.tenant_id))
-
-    async def list_for_environment(
-        self, environment_id: str, *, limit: int = 50
-    ) -> list[Deployment]:
-        """Newest first."""
-        statement = self._newest_first(
-            select(Deployment).where(Deployment.environment_id == environment_id)
-        )
-        return await self._all(self._scoped(statement.limit(limit), Deployment.tenant_id))
-
-    async def unfinished(self, environment_id: str) -> list[Deployment]:
-        """Pending or running deployments of the environment, oldest first."""
-        statement = (
-            select(Deployment)
-            .where(
-                Deployment.environment_id == environment_id,
-                col(Deployment.status).in_(UNFINISHED),
-            )
-            .order_by(col(Deployment.created_at), col(Deployment.id))
-        )
-        return await self._all(self._scoped(statement, Deployment.tenant_id))
-
-    async def update(self, deployment: Deployment, **fields: object) -> Deployment:
-        self._check_owner(deployment, "deployment")
-        if "status" in fields:
-            fields["status"] = _status(fields["status"])
-        return await self._save(deployment, fields)
-
-    async def add_event(
-        self, deployment: Deployment, reason: str, message: str = "", *, level: str = "info"
-    ) -> DeploymentEvent:
-        self._check_owner(deployment, "deployment")
-        event = DeploymentEvent(
-            tenant_id=deployment.tenant_id,
-            deployment_id=deployment.id,
-            reason=reason,
-            message=message,
-            level=level,
-            created_at=ordered_now(),
-        )
-        await self._flush_new([event], "event id clash")
-        return event
-
-    async def events(self, deployment_id: str) -> list[DeploymentEvent]:
-        """Oldest first."""
-        statement = (
-            select(DeploymentEvent)
-            .where(DeploymentEvent.deployment_id == deployment_id)
-            .order_by(col(DeploymentEvent.created_at), col(DeploymentEvent.id))
-        )
-        return await self._all(self._scoped(statement, DeploymentEvent.tenant_id))
-
-    @staticmethod
-    def _newest_first(statement: SelectOfScalar[Deployment]) -> SelectOfScalar[Deployment]:
-        return statement.order_by(col(Deployment.created_at).desc(), col(Deployment.id).desc())
-
-
-class DeliveryRepository(_Repository):
-    """Webhook deliveries: the record of what each trigger was, and de-duplication."""
-
-    async def record(
-        self,
-        app: App,
-        *,
-        provider: str,
-        delivery_id: str,
-        event: str,
-        ref: str | None,
-        revision: str | None,
-        outcome: str,
-    ) -> bool:
-        """Record a delivery; False (and nothing written) when it was recorded before.
-
-        ``INSERT … ON CONFLICT DO NOTHING`` on the (app_id, delivery_id) unique
-        constraint: two racing deliveries of the same id cannot both be recorded,
-        and the loser's transaction stays usable.
-        """
-        self._check_owner(app, "app")
-        values = {
-            "id": new_id(),
-            "tenant_id": app.tenant_id,
-            "app_id": app.id,
-            "provider": provider,
-            "delivery_id": delivery_id,
-            "event": event,
-            "ref": ref,
-            "revision": revision,
-            "outcome": outcome,
-            "received_at": ordered_now(),
-        }
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(WebhookDelivery)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["app_id", "delivery_id"])
-            .returning(col(WebhookDelivery.id))
-        )
-        inserted = (await self.session.exec(statement)).scalar_one_or_none()
-        return inserted is not None
-
-    async def list_for_app(self, app_id: str, *, limit: int = 50) -> list[WebhookDelivery]:
-        """Newest first."""
-        statement = (
-            select(WebhookDelivery)
-            .where(WebhookDelivery.app_id == app_id)
-            .order_by(col(WebhookDelivery.received_at).desc(), col(WebhookDelivery.id).desc())
-            .limit(limit)
-        )
-        return await self._all(self._scoped(statement, WebhookDelivery.tenant_id))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlmodel import col, delete, select
 
 from controller.errors import NotFoundError
+from controller.store.base import Repository
 from controller.store.crypto import SecretBox
 from controller.store.models import App, Secret, utcnow
-from controller.store.repositories import _Repository
 
 
-class SecretRepository(_Repository):
+class SecretRepository(Repository):
     async def names(self, app_id: str) -> list[Secret]:
         statement = select(Secret).where(Secret.app_id == app_id).order_by(col(Secret.name))
         return await self._all(self._scoped(statement, Secret.tenant_id))

@@ -14,13 +14,9 @@ import pytest
 from controller.source.routing import working_tree_url
 from controller.source.watch import snapshot_directory
 from controller.store.db import Database, migrate
+from controller.store.deployments import DeploymentRepository
 from controller.store.models import App, DeploymentStatus, Environment, Tenant
-from controller.store.repositories import (
-    AppRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-    TenantRepository,
-)
+from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 from controller.watchers import DirectoryWatchers
 from tests.support import async_wait_until
 

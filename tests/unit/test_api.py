@@ -22,10 +22,9 @@ from controller.api.schemas import check_repo_url
 from controller.settings import Settings
 from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
+from controller.store.deployments import DeliveryRepository, DeploymentRepository
 from controller.store.repositories import (
     AppRepository,
-    DeliveryRepository,
-    DeploymentRepository,
     EnvironmentRepository,
     TenantRepository,
     UserRepository,

@@ -19,14 +19,10 @@ from controller.source.fake import FakeSource
 from controller.state import EnvironmentKey
 from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
+from controller.store.deployments import DeploymentRepository
 from controller.store.domains import DomainRepository
 from controller.store.models import Deployment, DeploymentStatus, Environment
-from controller.store.repositories import (
-    AppRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-    TenantRepository,
-)
+from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 from controller.store.secrets import SecretRepository
 
 REPO = "https://git.example/acme/shop.git"

@@ -18,11 +18,10 @@ from sqlalchemy.exc import IntegrityError, NoSuchModuleError
 from controller.errors import ConflictError, NotFoundError, TemporaryError, ValidationError
 from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
+from controller.store.deployments import DeliveryRepository, DeploymentRepository
 from controller.store.models import App, DeploymentStatus, Environment, Tenant
 from controller.store.repositories import (
     AppRepository,
-    DeliveryRepository,
-    DeploymentRepository,
     EnvironmentRepository,
     TenantRepository,
     TokenRepository,

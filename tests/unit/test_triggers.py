@@ -10,12 +10,8 @@ import pytest
 
 from controller.source.fake import FakeSource
 from controller.store.db import Database, migrate
-from controller.store.repositories import (
-    AppRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-    TenantRepository,
-)
+from controller.store.deployments import DeploymentRepository
+from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 from controller.triggers import Triggers
 
 GOOD = "https://git.example/acme/good.git"

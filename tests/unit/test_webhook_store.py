@@ -15,13 +15,8 @@ from fastapi import FastAPI
 
 from controller.store.crypto import SecretBox
 from controller.store.db import Database, migrate
-from controller.store.repositories import (
-    AppRepository,
-    DeliveryRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-    TenantRepository,
-)
+from controller.store.deployments import DeliveryRepository, DeploymentRepository
+from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 from controller.wiring import StoreWebhookBackend
 from webhook.router import make_webhook_router
 

@@ -9,12 +9,8 @@ from fastapi import APIRouter, Query
 from controller.api.deps import CurrentAppDep, CurrentPrincipalDep, QueueDep, SessionDep
 from controller.api.schemas import DeliveryOut, DeploymentDetail, DeploymentOut, ReconcileQueued
 from controller.errors import NotFoundError, TemporaryError
-from controller.store.repositories import (
-    PRODUCTION,
-    DeliveryRepository,
-    DeploymentRepository,
-    EnvironmentRepository,
-)
+from controller.store.deployments import DeliveryRepository, DeploymentRepository
+from controller.store.repositories import PRODUCTION, EnvironmentRepository
 
 router = APIRouter(tags=["deployments"])
 
