@@ -115,37 +115,16 @@ class Delivery:
         """
         is_created = before == ZERO_SHA if created is None else created
         is_deleted = after == ZERO_SHA if deleted is None else deleted
+        update = {"ref": ref, "before": before, "after": after}
+        flags = {"created": is_created, "deleted": is_deleted}
         if ref.startswith(TAG_PREFIX):
-            return WebhookEvent(
-                kind="tag",
-                provider=self.provider,
-                delivery_id=self.delivery_id,
-                event_name=self.event_name,
-                repository=repository,
-                sender=sender,
-                ref=ref,
-                tag=ref.removeprefix(TAG_PREFIX),
-                before=before,
-                after=after,
-                created=is_created,
-                deleted=is_deleted,
-            )
+            tag = ref.removeprefix(TAG_PREFIX)
+            return self._event("tag", repository, sender, tag=tag, **update, **flags)
         if not ref.startswith(BRANCH_PREFIX):
             return self.other(repository=repository, sender=sender)
-        return WebhookEvent(
-            kind="push",
-            provider=self.provider,
-            delivery_id=self.delivery_id,
-            event_name=self.event_name,
-            repository=repository,
-            sender=sender,
-            ref=ref,
-            branch=ref.removeprefix(BRANCH_PREFIX),
-            before=before,
-            after=after,
-            forced=forced,
-            created=is_created,
-            deleted=is_deleted,
+        branch = ref.removeprefix(BRANCH_PREFIX)
+        return self._event(
+            "push", repository, sender, branch=branch, forced=forced, **update, **flags
         )
 
     def pull_request(
@@ -163,13 +142,10 @@ class Delivery:
         repository: Repository,
         sender: str,
     ) -> WebhookEvent:
-        return WebhookEvent(
-            kind="pull_request",
-            provider=self.provider,
-            delivery_id=self.delivery_id,
-            event_name=self.event_name,
-            repository=repository,
-            sender=sender,
+        return self._event(
+            "pull_request",
+            repository,
+            sender,
             action=action,
             provider_action=provider_action,
             number=number,
@@ -182,12 +158,15 @@ class Delivery:
         )
 
     def ping(self, *, repository: Repository = Repository(), sender: str = "") -> WebhookEvent:
-        return self._plain("ping", repository, sender)
+        return self._event("ping", repository, sender)
 
     def other(self, *, repository: Repository = Repository(), sender: str = "") -> WebhookEvent:
-        return self._plain("other", repository, sender)
+        return self._event("other", repository, sender)
 
-    def _plain(self, kind: EventKind, repository: Repository, sender: str) -> WebhookEvent:
+    def _event(
+        self, kind: EventKind, repository: Repository, sender: str, **fields: Any
+    ) -> WebhookEvent:
+        """An event of this delivery; ``fields`` are those of its kind."""
         return WebhookEvent(
             kind=kind,
             provider=self.provider,
@@ -195,4 +174,5 @@ class Delivery:
             event_name=self.event_name,
             repository=repository,
             sender=sender,
+            **fields,
         )
