@@ -21,7 +21,7 @@ from controller.api.auth import issue_token
 from controller.api.schemas import check_repo_url
 from controller.settings import Settings
 from controller.store.crypto import SecretBox
-from controller.store.db import Database, migrate
+from controller.store.db import Database
 from controller.store.deployments import DeliveryRepository, DeploymentRepository
 from controller.store.repositories import (
     AppRepository,
@@ -46,17 +46,6 @@ class FakeQueue:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", secret_key=KEY, public_url="https://ci.example")
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'railyard.db'}"
-    await migrate(url)
-    database = Database(url)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

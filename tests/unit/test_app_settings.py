@@ -7,9 +7,9 @@ import httpx
 from controller.api.app import create_app
 from controller.settings import Settings
 from controller.store.db import Database
-from tests.unit.test_api import db, login, settings
+from tests.unit.test_api import login, settings
 
-__all__ = ["db", "settings"]  # the API tests' fixtures
+__all__ = ["settings"]  # the API tests' fixtures
 
 
 async def test_self_heal_and_branch_can_be_changed(settings: Settings, db: Database) -> None:

@@ -21,7 +21,7 @@ from controller.api.bootstrap import bootstrap
 from controller.api.deps import get_now
 from controller.errors import AuthError, ValidationError
 from controller.settings import Settings
-from controller.store.db import Database, migrate
+from controller.store.db import Database
 from controller.store.models import User
 from controller.store.repositories import TenantRepository, TokenRepository, UserRepository
 
@@ -32,17 +32,6 @@ NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", secret_key=KEY, token_ttl_seconds=3600)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'railyard.db'}"
-    await migrate(url)
-    database = Database(url)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from controller.policy import host_issues
 from controller.settings import Settings
 from controller.state import DesiredEnvironment, DesiredService, EnvironmentKey, Route
 from controller.store.db import Database
-from tests.unit.test_api import db, login, settings
+from tests.unit.test_api import login, settings
 
-__all__ = ["db", "settings"]  # the API tests' fixtures
+__all__ = ["settings"]  # the API tests' fixtures
 
 
 def routed(*hosts: str) -> DesiredEnvironment:

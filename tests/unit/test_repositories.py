@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError, NoSuchModuleError
 
 from controller.errors import ConflictError, NotFoundError, TemporaryError, ValidationError
 from controller.store.crypto import SecretBox
-from controller.store.db import Database, migrate
+from controller.store.db import Database
 from controller.store.deployments import DeliveryRepository, DeploymentRepository
 from controller.store.models import App, DeploymentStatus, Environment, Tenant
 from controller.store.repositories import (
@@ -362,17 +360,6 @@ class RepositoryBehaviours:
 
 class TestRepositoriesOnSqlite(RepositoryBehaviours):
     pass
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'railyard.db'}"
-    await migrate(url)
-    database = Database(url)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(db: Database) -> None:

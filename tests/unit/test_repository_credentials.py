@@ -12,9 +12,9 @@ from controller.settings import Settings
 from controller.store.crypto import SecretBox
 from controller.store.db import Database
 from controller.store.models import App
-from tests.unit.test_api import KEY, db, login, settings
+from tests.unit.test_api import KEY, login, settings
 
-__all__ = ["db", "settings"]  # the API tests' fixtures
+__all__ = ["settings"]  # the API tests' fixtures
 
 TOKEN = "ghp_this-token-must-never-be-shown"
 REPO = "https://git.example/acme/private.git"

@@ -15,9 +15,9 @@ from controller.store.crypto import SecretBox
 from controller.store.db import Database
 from controller.store.models import Secret
 from controller.store.secrets import SecretRepository
-from tests.unit.test_api import KEY, db, login, settings
+from tests.unit.test_api import KEY, login, settings
 
-__all__ = ["db", "settings"]  # fixtures shared with the API tests
+__all__ = ["settings"]  # fixtures shared with the API tests
 
 VALUE = "s3cr3t-value-that-must-never-leak"
 

@@ -10,9 +10,7 @@ import pytest
 from controller.api.app import create_app
 from controller.settings import Settings
 from controller.store.db import Database
-from tests.unit.test_api import KEY, db, login
-
-__all__ = ["db"]  # the API tests' SQLite fixture
+from tests.unit.test_api import KEY, login
 
 
 @pytest.mark.parametrize(("allowed", "status"), [(True, 201), (False, 403)])
