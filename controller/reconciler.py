@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from controller.credentials import RepositoryCredentials
+from controller.desired import DesiredState
 from controller.errors import (
     ManifestError,
     NotFoundError,
@@ -33,21 +34,12 @@ from controller.liveness import probe_replicas, within_rollback_window
 from controller.locks import Locks
 from controller.plan import Plan
 from controller.planner import plan as make_plan
-from controller.policy import host_issues
 from controller.pruning import prune_images, prune_orphans
 from controller.records import DeploymentRecords
 from controller.router.base import Router
 from controller.runtime.base import Runtime
 from controller.source.base import Source
 from controller.source.routing import is_working_tree
-from controller.spec import (
-    Manifest,
-    RenderContext,
-    load_compose,
-    parse_manifest,
-    render_environment,
-)
-from controller.spec.render import build_sources
 from controller.state import (
     DesiredEnvironment,
     EnvironmentKey,
@@ -57,7 +49,6 @@ from controller.state import (
 from controller.store.crypto import SecretBox
 from controller.store.db import Database
 from controller.store.deployments import DeploymentRepository
-from controller.store.domains import DomainRepository
 from controller.store.models import (
     App,
     DeploymentStatus,
@@ -65,15 +56,15 @@ from controller.store.models import (
     utcnow,
 )
 from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
-from controller.store.secrets import SecretRepository
 
 log = logging.getLogger(__name__)
 
 NOT_RETRIED = frozenset({"health_check_failed", "build_failed", "release_failed"})
 """Failures of the revision itself: retrying the same revision would fail the same way."""
 
-WORKER = f"worker {socket.gethostname()} pid {os.getpid()}"
-"""Which process ran a deployment (several workers may share one database)."""
+def worker_name() -> str:
+    """Which process runs a deployment (several workers may share one database)."""
+    return f"worker {socket.gethostname()} pid {os.getpid()}"
 
 USER_TRIGGERS = frozenset({"push", "webhook", "poll", "redeploy", "app created", "watch"})
 """Triggers that deploy the branch head (and end a rollback)."""
@@ -118,6 +109,7 @@ class Reconciler:
         secret_box: SecretBox | None = None,
         credentials: RepositoryCredentials | None = None,
         clock: Callable[[], datetime] = utcnow,
+        worker: str | None = None,
     ) -> None:
         self.db = database
         self.runtime = runtime
@@ -131,7 +123,15 @@ class Reconciler:
         self.secret_box = secret_box
         self.credentials = credentials
         self.clock = clock
+        self.worker = worker or worker_name()
         self.records = DeploymentRecords(database, clock)
+        self.desired_state = DesiredState(
+            database,
+            source,
+            base_domain=base_domain,
+            drain_seconds=drain_seconds,
+            secret_box=secret_box,
+        )
 
     async def reconcile(self, environment_id: str, *, trigger: str = "resync") -> Outcome:
         async with self.locks.hold(f"env:{environment_id}"):
@@ -155,8 +155,7 @@ class Reconciler:
 
     async def _converge(self, target: Target, revision: str, trigger: str) -> Outcome:
         try:
-            manifest = await self._read_manifest(target, revision)
-            desired = await self._render(target, manifest, revision)
+            desired = await self._desired(target, revision)
         except ManifestError as exc:
             return await self._record_invalid_manifest(target, revision, trigger, exc)
         observed = await self.observe(desired)
@@ -234,8 +233,7 @@ class Reconciler:
         if target is None:
             raise NotFoundError(f"environment '{environment_id}' not found")
         revision = await self._resolve_revision(target, "redeploy")
-        manifest = await self._read_manifest(target, revision)
-        desired = await self._render(target, manifest, revision)
+        desired = await self._desired(target, revision)
         return Preview(revision, make_plan(desired, await self.observe(desired)))
 
     async def prune_orphans(self) -> list[str]:
@@ -287,49 +285,8 @@ class Reconciler:
             return current
         return head
 
-    async def _read_manifest(self, target: Target, revision: str) -> Manifest:
-        path = target.app.manifest_path
-        text = await self.source.read_file(target.app.repo_url, revision, path)
-        if text is None:
-            raise ManifestError.single(f"no {path} at revision {revision[:12]}", filename=path)
-        manifest = parse_manifest(text, filename=path)
-        if manifest.compose:
-            compose_text = await self.source.read_file(
-                target.app.repo_url, revision, manifest.compose
-            )
-            wanted = manifest.compose
-            manifest = load_compose(manifest, lambda p: compose_text if p == wanted else None)
-        return manifest
-
-    async def _render(
-        self, target: Target, manifest: Manifest, revision: str
-    ) -> DesiredEnvironment:
-        build_ids = {
-            name: await self.source.tree_id(target.app.repo_url, revision, build.context)
-            for name, build in build_sources(manifest).items()
-        }
-        secrets: dict[str, str] = {}
-        async with self.db.session() as session:
-            if self.secret_box is not None:
-                secrets = await SecretRepository(session, None).values(
-                    target.app.id, self.secret_box
-                )
-            owned = await DomainRepository(session, target.app.tenant_id).names()
-        context = RenderContext(
-            key=target.key,
-            revision=revision,
-            base_domain=self.base_domain,
-            build_ids=build_ids,
-            pr_number=target.environment.pr_number,
-            drain_seconds=self.drain_seconds,
-            branch=target.environment.ref,
-            secrets=secrets,
-        )
-        desired = render_environment(manifest, context)
-        issues = host_issues(desired, self.base_domain, owned, filename=target.app.manifest_path)
-        if issues:
-            raise ManifestError(issues, filename=target.app.manifest_path)
-        return desired
+    async def _desired(self, target: Target, revision: str) -> DesiredEnvironment:
+        return await self.desired_state.read(target.app, target.environment, target.key, revision)
 
     async def observe(self, desired: DesiredEnvironment) -> ObservedEnvironment:
         containers = await self.runtime.list_containers(desired.key)
@@ -356,7 +313,7 @@ class Reconciler:
             DeploymentStatus.RUNNING,
             plan_summary=plan.summary(),
         )
-        await self.records.event(deployment, "worker", f"run by {WORKER}")
+        await self.records.event(deployment, "worker", f"run by {self.worker}")
         await self.records.event(deployment, "planned", str(plan))
 
         async def record(reason: str, message: str, level: str) -> None:
