@@ -317,7 +317,9 @@ async def test_pruning_an_app_keeps_the_images_of_an_app_named_after_it(world: W
     assert set(api_images) <= world.runtime.images
 
 
-async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -> None:
+async def rolled_back_to_the_first_of_two(world: World) -> str:
+    """Two revisions deployed, then the environment pinned to the first (a rollback asked
+    for, its reconcile not run yet)."""
     first = world.source.push(REPO, {"paas.yaml": manifest()})
     await world.reconcile()
     world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
@@ -325,6 +327,12 @@ async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -
     environment = await world.environment()
     async with world.db.session() as session:
         await EnvironmentRepository(session, None).update(environment, pinned_revision=first)
+    return first
+
+
+async def test_a_held_rollback_does_not_supersede_a_waiting_push(world: World) -> None:
+    await rolled_back_to_the_first_of_two(world)
+    environment = await world.environment()
     assert await world.reconcile("rollback") == "succeeded"
     newest = world.source.push(REPO, {"paas.yaml": manifest("shop:v2"), "README": "3"})
     # The poller has seen the push (and recorded it) but its reconcile has not run yet.
@@ -344,26 +352,14 @@ async def test_a_rollback_carried_out_by_a_resync_is_recorded_as_a_rollback(
     world: World,
 ) -> None:
     """With several workers the periodic resync may reach a rollback before its message."""
-    first = world.source.push(REPO, {"paas.yaml": manifest()})
-    await world.reconcile()
-    world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
-    await world.reconcile()
-    environment = await world.environment()
-    async with world.db.session() as session:
-        await EnvironmentRepository(session, None).update(environment, pinned_revision=first)
+    first = await rolled_back_to_the_first_of_two(world)
     assert await world.reconcile("resync") == "succeeded"
     latest = (await world.deployments())[0]
     assert (latest.revision, latest.trigger) == (first, "rollback")
 
 
 async def test_a_push_first_seen_by_the_resync_still_ends_a_rollback(world: World) -> None:
-    first = world.source.push(REPO, {"paas.yaml": manifest()})
-    await world.reconcile()
-    world.source.push(REPO, {"paas.yaml": manifest("shop:v2")})
-    await world.reconcile()
-    environment = await world.environment()
-    async with world.db.session() as session:
-        await EnvironmentRepository(session, None).update(environment, pinned_revision=first)
+    await rolled_back_to_the_first_of_two(world)
     assert await world.reconcile("rollback") == "succeeded"
     assert await world.reconcile("resync") == "unchanged", "the rollback holds"
     newest = world.source.push(REPO, {"paas.yaml": manifest("shop:v2"), "README": "3"})
