@@ -30,7 +30,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 test: venv system lint typecheck
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra --durations=15
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

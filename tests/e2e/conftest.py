@@ -72,6 +72,24 @@ def _forget_namespace(url: str, namespace: str) -> None:
 
 
 BACKENDS = ["sqlite+inprocess", "postgres+redis"]
+EMBEDDED, SCALED_OUT = BACKENDS
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.backends(...)``: a behaviour that does not depend on the database
+    and queue is run on one backend only, the rest of its parametrisation deselected."""
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("backends")
+        callspec = getattr(item, "callspec", None)
+        backend_name = callspec.params.get("railyard") if callspec is not None else None
+        if marker is None or backend_name is None or backend_name in marker.args:
+            kept.append(item)
+        else:
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @contextmanager

@@ -17,7 +17,9 @@ from typing import Any
 import docker
 import docker.errors
 import httpx
+import pytest
 
+from tests.e2e.conftest import EMBEDDED
 from tests.e2e.harness import Railyard, RequestLoop
 from tests.e2e.test_push_to_deploy import app_files, assert_succeeded, containers_of
 from tests.gitrepo import GitRepo
@@ -77,6 +79,7 @@ def deploy_first(railyard: Railyard, app: str, tmp_path: Path, body: str) -> Git
     return repo
 
 
+@pytest.mark.backends(EMBEDDED)  # image pruning does not depend on the backend
 def test_images_of_the_last_five_deployments_are_kept_and_a_rollback_reuses_one(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
@@ -186,6 +189,7 @@ def test_pushes_queued_behind_a_running_deployment_are_superseded_by_the_last(
     assert production(railyard, app_name)["revision"] == d
 
 
+@pytest.mark.backends(EMBEDDED)  # neither does drift reporting
 def test_with_self_heal_off_drift_is_reported_once_and_repaired_when_turned_back_on(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
@@ -259,6 +263,7 @@ def route_file(railyard: Railyard, app: str) -> Path:
     return railyard.home / "nginx" / "conf.d" / f"{instance}-{TENANT}-{app}-production.conf"
 
 
+@pytest.mark.backends(EMBEDDED)  # nor route repair
 def test_a_hand_edited_route_file_is_rewritten_by_the_resync(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
@@ -302,6 +307,7 @@ def test_a_hand_edited_route_file_is_rewritten_by_the_resync(
     assert [r["host"] for r in production(railyard, app_name)["routes"]] == [host]
 
 
+@pytest.mark.backends(EMBEDDED)  # nor container repair
 def test_a_stray_container_with_the_apps_labels_is_removed_while_the_app_serves(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:

@@ -7,7 +7,9 @@ import threading
 from pathlib import Path
 
 import docker
+import pytest
 
+from tests.e2e.conftest import EMBEDDED
 from tests.e2e.harness import RAILYARD, Railyard
 from tests.e2e.test_push_to_deploy import (
     DOCKERFILE,
@@ -18,8 +20,22 @@ from tests.e2e.test_push_to_deploy import (
 from tests.gitrepo import GitRepo
 from tests.support import wait_until
 
+MIGRATE = "wget -qO- $DB_URL/healthz && echo migrated {body}"
+READ_VERSION_SIX_TIMES = "for i in 1 2 3 4 5 6; do wget -qO- $DB_URL/version || exit 1; done"
 
-def two_services(app: str, body: str, *, strategy: str = "rolling") -> dict[str, str | None]:
+
+def two_services(
+    app: str,
+    body: str,
+    *,
+    strategy: str = "rolling",
+    release: str = MIGRATE,
+    version: str = "v1",
+) -> dict[str, str | None]:
+    """db and web, both serving ``www/``; web depends on db and its release reaches db by
+    service name (``release``, a shell line; ``{body}`` is replaced). db answers
+    ``version`` on /version."""
+    command = release.replace("{body}", body)
     manifest = f"""version: 1
 services:
   db:
@@ -31,35 +47,9 @@ services:
     port: 8080
     healthcheck: {{path: /healthz}}
     depends_on: [db]
-    release: ["sh", "-c", "wget -qO- $DB_URL/healthz && echo migrated {body}"]
+    release: ["sh", "-c", "{command}"]
     env: {{DB_URL: "${{{{ services.db.internal_url }}}}"}}
     deploy: {{strategy: {strategy}}}
-    routes:
-      - host: {app}.localhost
-"""
-    return {
-        "paas.yaml": manifest,
-        "Dockerfile": DOCKERFILE,
-        "www/index.html": body + "\n",
-        "www/healthz": "ok\n",
-    }
-
-
-def db_and_web(app: str, version: str, body: str) -> dict[str, str | None]:
-    """db answers ``version`` on /version; web's release reads it six times by service name."""
-    manifest = f"""version: 1
-services:
-  db:
-    build: {{context: ., dockerfile: Dockerfile}}
-    port: 8080
-    healthcheck: {{path: /healthz}}
-  web:
-    build: {{context: ., dockerfile: Dockerfile}}
-    port: 8080
-    healthcheck: {{path: /healthz}}
-    depends_on: [db]
-    release: ["sh", "-c", "for i in 1 2 3 4 5 6; do wget -qO- $DB_URL/version || exit 1; done"]
-    env: {{DB_URL: "${{{{ services.db.internal_url }}}}"}}
     routes:
       - host: {app}.localhost
 """
@@ -99,11 +89,14 @@ def test_dependencies_start_first_and_the_release_runs_before_cutover(
     assert railyard.edge_text(f"{app_name}.localhost") == "one\n"
 
 
+@pytest.mark.backends(EMBEDDED)  # release pinning does not depend on the backend
 def test_a_release_reaches_the_new_db_while_the_old_one_still_runs(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
     repo = GitRepo.create(tmp_path, app_name)
-    first = repo.commit(db_and_web(app_name, "v1", "one"), "first")
+    first = repo.commit(
+        two_services(app_name, "one", release=READ_VERSION_SIX_TIMES, version="v1"), "first"
+    )
     railyard.cli_json("apps", "add", app_name, "--repo", repo.url)
     assert_succeeded(railyard.wait_for_deployment(app_name, first, timeout=120))
 
@@ -118,6 +111,7 @@ def test_a_release_reaches_the_new_db_while_the_old_one_still_runs(
     assert railyard.edge_text(f"{app_name}.localhost") == "two\n"
 
 
+@pytest.mark.backends(EMBEDDED)  # nor does the recreate order
 def test_recreate_stops_the_old_replica_before_starting_the_new(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
@@ -159,6 +153,7 @@ def test_deleting_an_app_removes_its_containers_network_and_routes(
     wait_until(gone, timeout=30, interval=0.5, what="the resync to prune the deleted app")
 
 
+@pytest.mark.backends(EMBEDDED)  # nor health probing
 def test_a_replica_that_stops_passing_its_health_check_is_replaced(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
@@ -185,6 +180,7 @@ def test_a_replica_that_stops_passing_its_health_check_is_replaced(
     assert len(containers_of(app_name)) == 2
 
 
+@pytest.mark.backends(EMBEDDED)  # nor log streaming
 def test_logs_follow_streams_new_lines(railyard: Railyard, app_name: str, tmp_path: Path) -> None:
     repo = GitRepo.create(tmp_path, app_name)
     manifest = """version: 1

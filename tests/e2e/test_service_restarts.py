@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import EMBEDDED, SCALED_OUT
 from tests.e2e.harness import Railyard
 from tests.e2e.test_push_to_deploy import app_files, assert_succeeded
 from tests.gitrepo import GitRepo
@@ -51,11 +52,10 @@ def _deploy(railyard: Railyard, app: str, tmp_path: Path) -> GitRepo:
     return repo
 
 
+@pytest.mark.backends(SCALED_OUT)  # PostgreSQL and Redis restarts concern this backend
 def test_a_push_during_a_database_and_a_redis_restart_is_deployed_after_it(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
-    if "RAILYARD_REDIS_URL" not in railyard.env:
-        pytest.skip("PostgreSQL and Redis restarts concern the PostgreSQL + Redis backend")
     host = f"{app_name}.localhost"
     repo = _deploy(railyard, app_name, tmp_path)
     version = _postgres_version()
@@ -70,11 +70,10 @@ def test_a_push_during_a_database_and_a_redis_restart_is_deployed_after_it(
     wait_until(lambda: railyard.edge_text(host) == "during redis\n", timeout=90)
 
 
+@pytest.mark.backends(EMBEDDED)  # one engine restart is enough
 def test_a_docker_engine_restart_is_repaired(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
-    if "RAILYARD_REDIS_URL" in railyard.env:
-        pytest.skip("one engine restart is enough: it runs with the embedded backend")
     host = f"{app_name}.localhost"
     _deploy(railyard, app_name, tmp_path)
     subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True, timeout=30)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import SCALED_OUT
 from tests.e2e.harness import Railyard
 from tests.e2e.test_push_to_deploy import app_files, containers_of
 from tests.gitrepo import GitRepo
@@ -64,11 +65,10 @@ def _interval(row: dict[str, Any]) -> tuple[datetime, datetime]:
     return datetime.fromisoformat(row["started_at"]), datetime.fromisoformat(row["finished_at"])
 
 
+@pytest.mark.backends(SCALED_OUT)  # where a second worker process runs
 def test_two_workers_never_reconcile_one_environment_at_once(
     railyard: Railyard, app_name: str, tmp_path: Path
 ) -> None:
-    if not railyard.workers:
-        pytest.skip("needs the PostgreSQL + Redis backend, where a second worker process runs")
     host = f"{app_name}.localhost"
     repo = GitRepo.create(tmp_path, app_name)
     files = app_files(app_name, "v0")
