@@ -62,9 +62,11 @@ log = logging.getLogger(__name__)
 NOT_RETRIED = frozenset({"health_check_failed", "build_failed", "release_failed"})
 """Failures of the revision itself: retrying the same revision would fail the same way."""
 
+
 def worker_name() -> str:
     """Which process runs a deployment (several workers may share one database)."""
     return f"worker {socket.gethostname()} pid {os.getpid()}"
+
 
 USER_TRIGGERS = frozenset({"push", "webhook", "poll", "redeploy", "app created", "watch"})
 """Triggers that deploy the branch head (and end a rollback)."""
