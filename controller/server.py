@@ -1,7 +1,7 @@
 """The composition root of ``railyard up``: everything in one process.
 
-    API + webhooks (uvicorn)   poller + resync (asyncio tasks)   worker (Dramatiq)
-                 \\                       |                        /
+    API + webhooks (uvicorn)   poller, resync, engine events   worker (Dramatiq)
+                 \\                  (asyncio tasks)               /
                   +----- database ----- queue ----- runtime, router (nginx edge)
 
 Embedded defaults: SQLite under RAILYARD_HOME, an in-process broker and worker, and
@@ -26,6 +26,7 @@ from controller.api.app import create_app
 from controller.api.bootstrap import bootstrap
 from controller.credentials import RepositoryCredentials
 from controller.domain_routes import make_domain_router
+from controller.engine_events import EngineEvents
 from controller.executor import Executor
 from controller.health import HttpProber
 from controller.locks import InProcessLocks
@@ -178,9 +179,18 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
     )
     stop = asyncio.Event()
     watchers = DirectoryWatchers(services.database, services.queue)
+    # A dead replica is repaired within seconds rather than at the next resync.
+    engine_events = EngineEvents(
+        services.database,
+        services.runtime,
+        services.queue,
+        instance=settings.instance_id(),
+        max_gap_seconds=settings.resync_seconds,
+    )
     background = [
         asyncio.create_task(triggers.run(stop), name="triggers"),
         asyncio.create_task(watchers.run(stop), name="watchers"),
+        asyncio.create_task(engine_events.run(stop), name="engine events"),
     ]
     try:
         serving = asyncio.create_task(server.serve(), name="api")

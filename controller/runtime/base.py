@@ -35,6 +35,19 @@ class TaskResult:
     that were still there); a service not named here was left to DNS."""
 
 
+@dataclass(frozen=True)
+class ContainerExit:
+    """A replica of ours stopped running, as the engine reported it: only a hint to look
+    again (what runs is read back with ``list_containers``), never state to trust."""
+
+    environment: EnvironmentKey
+    container: str
+    """The container's name."""
+    event: str
+    """What happened: ``die`` (crashed, killed or stopped), ``oom`` (ran out of memory),
+    ``stop`` or ``destroy`` (removed)."""
+
+
 class Runtime(Protocol):
     async def list_containers(self, key: EnvironmentKey | None = None) -> list[ObservedContainer]:
         """Every container carrying ``railyard.managed=true`` (of one environment, if given),
@@ -90,6 +103,14 @@ class Runtime(Protocol):
         """The last ``tail`` lines, then each new line as it is written, until the container
         stops or the caller closes it (use ``contextlib.aclosing``, hence a generator rather
         than an iterator). ``NotFoundError`` if the container is missing."""
+        ...
+
+    def watch_exits(self) -> AsyncGenerator[ContainerExit, None]:
+        """Each replica carrying ``railyard.managed=true`` that stops running from the
+        moment this is first awaited on, of every installation sharing the engine (compare
+        ``environment.instance``); release-task containers are left out. Runs until the
+        caller closes it (``contextlib.aclosing``); ``RuntimeUnavailable`` when the engine
+        goes away (watch again later: exits in between are the periodic resync's to find)."""
         ...
 
     async def remove_environment_resources(self, key: EnvironmentKey) -> None:

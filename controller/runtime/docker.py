@@ -2,7 +2,8 @@
 
 The Docker adapter is this module and its siblings ``docker_options`` (names, labels,
 hardened create options: commands as data), ``docker_networks`` (one network per
-environment), ``docker_logs`` (build progress, followed container logs) and
+environment), ``docker_logs`` (build progress, followed container logs),
+``docker_events`` (replicas that stopped running, from the engine's event stream) and
 ``docker_calls`` (each blocking SDK call in a worker thread, its failures mapped);
 with ``runtime/swarm.py`` they alone import ``docker``. Every foreign exception is
 mapped inside the adapter:
@@ -11,6 +12,7 @@ mapped inside the adapter:
     docker.errors.NotFound on logs         -> NotFoundError
     docker.errors.APIError during build    -> BuildError (with the engine's reason)
     docker.errors.APIError                 -> RuntimeUnavailable (with the explanation)
+    the engine ending its event stream     -> RuntimeUnavailable (watch again later)
     DockerException, OSError (requests)    -> RuntimeUnavailable("Docker engine unreachable: ...")
 
 Docker never restarts a container: repairing is the reconciler's job, so that every
@@ -33,14 +35,15 @@ import docker.errors
 
 from controller import labels
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
-from controller.runtime.base import NO_PEERS, BuildLog, TaskResult
+from controller.runtime import docker_events
+from controller.runtime.base import NO_PEERS, BuildLog, ContainerExit, TaskResult
 from controller.runtime.docker_calls import call_engine
 from controller.runtime.docker_logs import (
     FOLLOW_BUFFER_LINES,
     FOLLOW_JOIN_SECONDS,
     FOLLOW_POLL_SECONDS,
-    Ended,
-    LogFollower,
+    follow_stream,
+    log_lines,
     progress_chunks,
     stream_error,
     stream_lines,
@@ -284,15 +287,15 @@ class DockerRuntime:
             )
             return stream
 
-        follower = LogFollower(open_sync, f"follow logs of {container_id}")
-        follower.start()
-        try:
-            while not isinstance(item := await follower.queue.get(), Ended):
-                yield item
-            if item.error is not None:
-                raise item.error
-        finally:
-            await follower.stop()
+        what = f"follow logs of {container_id}"
+        async with aclosing(follow_stream(open_sync, log_lines, what)) as lines:
+            async for line in lines:
+                yield line
+
+    async def watch_exits(self) -> AsyncGenerator[ContainerExit, None]:
+        async with aclosing(docker_events.watch_exits(self._docker)) as exits:
+            async for found in exits:
+                yield found
 
     def _ensure_network(self, client: docker.DockerClient, key: EnvironmentKey) -> str:
         """``ensure_network``, with creates serialised per network name in this process."""

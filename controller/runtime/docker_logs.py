@@ -2,7 +2,8 @@
 
 Both arrive as blocking streams the event loop must not wait on: progress chunks are
 read one per worker-thread hop (``progress_chunks``); a followed container's lines
-come from a thread of their own through a bounded queue (``LogFollower``).
+come from a thread of their own through a bounded queue (``follow_stream``, which the
+engine's event stream in ``docker_events`` shares).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import docker.errors
 
@@ -22,8 +23,11 @@ from controller.runtime.docker_calls import call_engine, engine_error
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 FOLLOW_BUFFER_LINES = 1000
-"""Lines a log follower holds for a slow reader before its thread waits."""
+"""Items (log lines, engine events) a follower holds for a slow reader before its thread
+waits."""
 FOLLOW_POLL_SECONDS = 0.2
 FOLLOW_JOIN_SECONDS = 5.0
 
@@ -65,25 +69,33 @@ def stream_error(chunk: dict[str, Any]) -> str | None:
 
 
 class Ended:
-    """The follower thread's last word: the stream ended, normally or with ``error``."""
+    """The reader thread's last word: the stream ended, normally or with ``error``."""
 
     def __init__(self, error: RailyardError | None) -> None:
         self.error = error
 
 
-class LogFollower:
-    """Reads a log stream in a thread and hands its lines to the event loop.
+class StreamFollower(Generic[T]):
+    """Reads a blocking SDK stream in a thread and hands its items to the event loop.
 
-    The queue is bounded, so a slow reader makes the thread wait instead of filling
-    memory. ``stop`` closes the stream (which ends the thread's blocking read), frees
-    a hand-over the thread may be waiting in, and joins the thread.
+    ``items`` turns the raw stream into what the caller wants (complete log lines, the
+    container exits among engine events), in the thread. The queue is bounded, so a slow
+    reader makes the thread wait instead of filling memory. ``stop`` closes the stream
+    (which ends the thread's blocking read), frees a hand-over the thread may be waiting
+    in, and joins the thread.
     """
 
-    def __init__(self, open_stream: Callable[[], Iterator[bytes]], what: str) -> None:
+    def __init__(
+        self,
+        open_stream: Callable[[], Iterator[Any]],
+        items: Callable[[Iterator[Any]], Iterable[T]],
+        what: str,
+    ) -> None:
         self._open = open_stream
+        self._items = items
         self._what = what
         self._loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[str | Ended] = asyncio.Queue(FOLLOW_BUFFER_LINES)
+        self.queue: asyncio.Queue[T | Ended] = asyncio.Queue(FOLLOW_BUFFER_LINES)
         self._stopping = threading.Event()
         self._guard = threading.Lock()
         self._stream: Any = None
@@ -106,27 +118,27 @@ class LogFollower:
     def _pump(self) -> None:
         error: RailyardError | None = None
         try:
-            self._pump_lines()
+            self._pump_items()
         except RailyardError as exc:
             error = exc
         finally:
             self._close_stream()
             self._hand_over(Ended(error))
 
-    def _pump_lines(self) -> None:
+    def _pump_items(self) -> None:
         try:
             stream = self._open()
             with self._guard:
                 self._stream = stream
             if self._stopping.is_set():
                 return
-            for line in log_lines(stream):
-                if not self._hand_over(line):
+            for item in self._items(stream):
+                if not self._hand_over(item):
                     return
         except (docker.errors.DockerException, OSError) as exc:
             raise engine_error(self._what, exc) from exc
 
-    def _hand_over(self, item: str | Ended) -> bool:
+    def _hand_over(self, item: T | Ended) -> bool:
         """Put ``item`` on the queue, waiting while it is full; False once stopping."""
         put = self.queue.put(item)
         try:
@@ -154,6 +166,25 @@ class LogFollower:
             stream.close()
         except (docker.errors.DockerException, OSError) as exc:
             log.debug("closing %s: %s", self._what, exc)
+
+
+async def follow_stream(
+    open_stream: Callable[[], Iterator[Any]],
+    items: Callable[[Iterator[Any]], Iterable[T]],
+    what: str,
+) -> AsyncGenerator[T, None]:
+    """The items of a blocking stream, read by a thread named ``what``, until the stream
+    ends (raising what ended it, a ``RailyardError``) or the caller closes this generator
+    (``contextlib.aclosing``), which closes the stream and joins the thread."""
+    follower = StreamFollower(open_stream, items, what)
+    follower.start()
+    try:
+        while not isinstance(item := await follower.queue.get(), Ended):
+            yield item
+        if item.error is not None:
+            raise item.error
+    finally:
+        await follower.stop()
 
 
 def log_lines(chunks: Iterable[bytes]) -> Iterator[str]:

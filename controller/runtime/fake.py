@@ -4,10 +4,12 @@ It behaves like the Docker adapter where callers can tell the difference:
 containers carry the same fields, a start replaces a leftover of the same name,
 starting needs the image to be present, removing a missing container is fine.
 Failures are injected by name, and ``kill`` simulates a container dying by hand.
-``operations`` records every change in order (``build``, ``pull``, ``start``,
-``remove``, ``remove network``, ``remove image``), so tests can assert e.g. that
-new replicas start before old ones go. Environment networks are just the set of
-keys in ``networks``: created on start, idempotently, as Docker's are.
+Watchers (``watch_exits``) hear of every replica that stops running: killed (``die``),
+exiting on start (``die``) or removed (``destroy``); ``end_watches`` ends their streams
+as an engine going away would. ``operations`` records every change in order (``build``,
+``pull``, ``start``, ``remove``, ``remove network``, ``remove image``), so tests can
+assert e.g. that new replicas start before old ones go. Environment networks are just
+the set of keys in ``networks``: created on start, idempotently, as Docker's are.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
-from controller.runtime.base import NO_PEERS, BuildLog, TaskResult
+from controller.runtime.base import NO_PEERS, BuildLog, ContainerExit, TaskResult
 from controller.state import BuildSource, DesiredService, EnvironmentKey, ObservedContainer
 
 FOLLOW_POLL_SECONDS = 0.01
@@ -59,6 +61,7 @@ class FakeRuntime:
         self.networks: set[EnvironmentKey] = set()
         self.closed = False
         self._entries: dict[str, _Entry] = {}
+        self._watchers: list[asyncio.Queue[ContainerExit | None]] = []
         self._ports = itertools.count(40000)
 
     def _check(self) -> None:
@@ -105,7 +108,7 @@ class FakeRuntime:
         if service.name in self.fail_start:
             raise RuntimeUnavailable(f"Docker engine failed to start {name}: injected failure")
         for leftover in [i for i, e in self._entries.items() if e.container.name == name]:
-            del self._entries[leftover]
+            self._drop(leftover)
         self.networks.add(key)
         exited = service.name in self.exit_on_start
         container = ObservedContainer(
@@ -122,6 +125,7 @@ class FakeRuntime:
         self._entries[container.id] = _Entry(key, container, service.image)
         if exited:
             self.logs[container.id] = self.crash_logs.get(service.name, "")
+            self._tell_watchers(key, name, "die")
         return container
 
     async def run_task(
@@ -151,7 +155,7 @@ class FakeRuntime:
 
     async def remove_container(self, container_id: str, *, stop_timeout: float = 10.0) -> None:
         self._check()
-        entry = self._entries.pop(container_id, None)
+        entry = self._drop(container_id)
         if entry is not None:
             self.operations.append(f"remove {entry.container.name}")
 
@@ -179,6 +183,27 @@ class FakeRuntime:
             if not running:  # everything it wrote before it stopped has been sent
                 return
             await asyncio.sleep(FOLLOW_POLL_SECONDS)
+
+    async def watch_exits(self) -> AsyncGenerator[ContainerExit, None]:
+        self._check()
+        heard: asyncio.Queue[ContainerExit | None] = asyncio.Queue()
+        self._watchers.append(heard)
+        try:
+            while (found := await heard.get()) is not None:
+                yield found
+            raise RuntimeUnavailable("Docker engine unreachable: fake engine went away")
+        finally:
+            self._watchers.remove(heard)
+
+    @property
+    def watching(self) -> int:
+        """How many ``watch_exits`` streams are open."""
+        return len(self._watchers)
+
+    def end_watches(self) -> None:
+        """End every open ``watch_exits`` stream with RuntimeUnavailable (engine restarted)."""
+        for heard in self._watchers:
+            heard.put_nowait(None)
 
     async def remove_environment_resources(self, key: EnvironmentKey) -> None:
         self._check()
@@ -214,3 +239,14 @@ class FakeRuntime:
         """Simulate a container dying outside Railyard (OOM, ``docker kill``)."""
         entry = self._entries[container_id]
         entry.container = replace(entry.container, state="exited", host_port=None)
+        self._tell_watchers(entry.key, entry.container.name, "die")
+
+    def _drop(self, container_id: str) -> _Entry | None:
+        entry = self._entries.pop(container_id, None)
+        if entry is not None:
+            self._tell_watchers(entry.key, entry.container.name, "destroy")
+        return entry
+
+    def _tell_watchers(self, key: EnvironmentKey, name: str, event: str) -> None:
+        for heard in self._watchers:
+            heard.put_nowait(ContainerExit(key, name, event))

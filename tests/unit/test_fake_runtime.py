@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 from contextlib import aclosing
+from dataclasses import replace
 
 import pytest
 
 from controller.errors import BuildError, NotFoundError, RuntimeUnavailable
-from controller.runtime.base import Runtime
+from controller.runtime.base import ContainerExit, Runtime
 from controller.runtime.docker import DockerRuntime
 from controller.runtime.fake import FakeRuntime
 from controller.state import BuildSource, DesiredService, EnvironmentKey
+from tests.support import async_wait_until
 
 PROD = EnvironmentKey("acme", "shop", "production")
 PREVIEW = EnvironmentKey("acme", "shop", "pr-7")
@@ -188,3 +190,34 @@ async def test_follow_logs_yields_the_tail_then_new_lines_until_the_container_st
 
     with pytest.raises(NotFoundError):
         await anext(runtime.follow_logs("nope"))
+
+
+async def test_watchers_hear_replicas_that_die_or_go_until_the_engine_goes_away() -> None:
+    runtime = FakeRuntime(images={WEB.image})
+    runtime.exit_on_start.add("crashy")
+    killed = await runtime.start_container(PROD, WEB, "c0ffee", 0)
+    removed = await runtime.start_container(PREVIEW, WEB, "c0ffee", 0)
+
+    async with asyncio.timeout(5), aclosing(runtime.watch_exits()) as exits:
+        first = asyncio.create_task(anext(exits))
+        await async_wait_until(lambda: _is(runtime.watching == 1), timeout=5, what="watching")
+        runtime.kill(killed.id)
+        await runtime.remove_container(removed.id)
+        crashy = replace(WEB, name="crashy")
+        crashed = await runtime.start_container(PROD, crashy, "c0ffee", 0)
+        await runtime.run_task(PROD, WEB, ("migrate",), "c0ffee", timeout=5)
+        heard = [await first, await anext(exits), await anext(exits)]
+        runtime.end_watches()
+        with pytest.raises(RuntimeUnavailable):
+            await anext(exits)
+
+    assert heard == [
+        ContainerExit(PROD, killed.name, "die"),
+        ContainerExit(PREVIEW, removed.name, "destroy"),
+        ContainerExit(PROD, crashed.name, "die"),
+    ]
+    assert runtime.watching == 0
+
+
+async def _is(value: bool) -> bool:
+    return value
