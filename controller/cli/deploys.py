@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,8 @@ from controller.client import ApiClient
 
 app = typer.Typer()
 """Merged into the top-level ``railyard`` command."""
+
+UNFINISHED = ("pending", "running")
 
 
 @app.command()
@@ -165,40 +168,68 @@ def deploy(
 ) -> None:
     """Deploy the branch head now (like a push would); --follow shows progress until done."""
     client = ApiClient.from_environment()
-    before = {row["id"] for row in client.get(f"/apps/{name}/deployments", params={"limit": 20})}
+    finished = {
+        row["id"]
+        for row in client.get(f"/apps/{name}/deployments", params={"limit": 20})
+        if row["status"] not in UNFINISHED
+    }
     client.post(f"/apps/{name}/redeploy")
     if not follow:
         console.print(f"deploy of {name} queued: `railyard deployments {name}`")
         return
     deadline = time.monotonic() + timeout
-    printed = 0
-    current: dict[str, Any] | None = None
+    current = _await_deployment(client, name, finished, deadline)
+    if current is not None:
+        _follow(client, current, deadline, timeout)
+
+
+def _await_deployment(
+    client: ApiClient, name: str, finished: set[str], deadline: float
+) -> dict[str, Any] | None:
+    """The deployment under way (this deploy's, or a push's already running), or None when
+    the plan shows that what runs is already the branch head."""
+    next_plan_check = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        if current is None:
-            rows = client.get(f"/apps/{name}/deployments", params={"limit": 5})
-            fresh = [row for row in rows if row["id"] not in before]
-            if not fresh:
-                time.sleep(0.3)
-                continue
-            current = fresh[-1]
+        rows = client.get(f"/apps/{name}/deployments", params={"limit": 5})
+        fresh = [row for row in rows if row["id"] not in finished]
+        if fresh:
+            current: dict[str, Any] = fresh[-1]
             console.print(f"deployment {current['id'][:8]} of {short(current['revision'])}")
+            return current
+        if time.monotonic() >= next_plan_check:
+            plan = client.get(f"/apps/{name}/plan")
+            if not plan["steps"]:
+                console.print(f"nothing to deploy: {name} already runs {short(plan['revision'])}")
+                return None
+            next_plan_check = time.monotonic() + 2.0
+        time.sleep(0.3)
+    errors.print(f"no deployment started within the timeout: `railyard deployments {name}`")
+    raise typer.Exit(1)
+
+
+def _follow(client: ApiClient, current: dict[str, Any], deadline: float, timeout: float) -> None:
+    """Print each event as it is recorded, with the seconds since the deployment began."""
+    printed = 0
+    began: datetime | None = None
+    while time.monotonic() < deadline:
         detail = client.get(f"/deployments/{current['id']}")
         for event in detail["events"][printed:]:
+            at = datetime.fromisoformat(str(event["created_at"]))
+            began = began or at
             style = {"error": "red", "warning": "yellow"}.get(event["level"], "")
             message = event["message"].splitlines() or [""]
-            text = f"  {event['reason']:<16} {message[0]}"
+            elapsed = (at - began).total_seconds()
+            text = f"  {elapsed:5.1f}s  {event['reason']:<16} {message[0]}"
             console.print(f"[{style}]{text}[/{style}]" if style else text, highlight=False)
         printed = len(detail["events"])
-        if detail["status"] not in ("pending", "running"):
+        if detail["status"] not in UNFINISHED:
             colour = "green" if detail["status"] == "succeeded" else "red"
             console.print(f"[{colour}]{detail['status']}[/{colour}]", highlight=False)
             if detail["status"] != "succeeded":
                 raise typer.Exit(1)
             return
         time.sleep(0.3)
-    errors.print(
-        f"still running after {timeout:g}s: `railyard deployment {current and current['id']}`"
-    )
+    errors.print(f"still running after {timeout:g}s: `railyard deployment {current['id']}`")
     raise typer.Exit(1)
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import docker
 import httpx
+import pytest
 
+from tests.e2e.conftest import EMBEDDED
 from tests.e2e.harness import Railyard, RequestLoop
 from tests.gitrepo import GitRepo
 from tests.support import wait_until
@@ -248,3 +250,24 @@ def test_the_human_readable_commands_work(
     missing = railyard.cli("status", "no-such-app", check=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
     assert "Traceback" not in missing.stderr + missing.stdout
+
+
+@pytest.mark.backends(EMBEDDED)  # a CLI view: the backend does not change it
+def test_deploy_follow_shows_each_step_live_then_says_when_there_is_nothing_to_do(
+    railyard: Railyard, app_name: str, tmp_path: Path
+) -> None:
+    repo, first = register(railyard, tmp_path, app_name, "before")
+    assert_succeeded(railyard.wait_for_deployment(app_name, first))
+    # A release that takes two seconds: whoever starts this deployment (the poller or the
+    # command), it is still running when `deploy --follow` looks, and is followed.
+    slow = manifest(app_name).replace("port: 8080", 'port: 8080\n    release: ["sleep", "2"]')
+    repo.commit({"paas.yaml": slow, "www/index.html": "followed\n"}, "slow release")
+
+    shown = railyard.cli("deploy", app_name, "--follow").stdout
+    steps = [line.split()[1] for line in shown.splitlines() if line.startswith("  ")]
+    assert {"step_started", "release_output", "healthy", "route_switched"} <= set(steps), shown
+    assert shown.rstrip().endswith("succeeded"), shown
+    assert railyard.edge_text(f"{app_name}.localhost") == "followed\n"
+
+    again = railyard.cli("deploy", app_name, "--follow").stdout
+    assert again.startswith(f"nothing to deploy: {app_name} already runs"), again
