@@ -71,7 +71,8 @@ class RedisLocks:
             raise TemporaryError(f"cannot take lock {key}: {exc}") from exc
         if not acquired:
             raise TemporaryError(f"lock {key} still held after {self._wait:g}s")
-        renewal = asyncio.create_task(self._renew(lock, key))
+        holder = asyncio.current_task()
+        renewal = asyncio.create_task(self._renew(lock, key, holder))
         try:
             yield
         finally:
@@ -86,15 +87,19 @@ class RedisLocks:
                 # Redis went away: the lease runs out by itself within its TTL.
                 log.warning("%s: could not release the lock (%s); it expires by itself", key, exc)
 
-    async def _renew(self, lock: Lock, key: str) -> None:
+    async def _renew(self, lock: Lock, key: str, holder: asyncio.Task[object] | None) -> None:
         """Push the expiry back every third of the TTL; a missed renewal or two (Redis
-        restarting) is survived, a lease found taken by someone else is reported."""
+        restarting) is survived. A lease found expired or taken by another worker stops
+        its holder: two reconciles of one environment must never run on. What the holder
+        left half done is re-planned, as after a crash."""
         while True:
             await asyncio.sleep(self._ttl / 3)
             try:
                 await lock.reacquire()
             except LockError:
-                log.error("%s: lock lease lost while reconciling (expired or taken over)", key)
+                log.error("%s: lock lease lost (expired or taken over); stopping here", key)
+                if holder is not None:
+                    holder.cancel()
                 return
             except RedisError as exc:
                 log.warning("%s: could not renew the lock lease: %s", key, exc)

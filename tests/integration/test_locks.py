@@ -9,6 +9,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
+from controller.errors import TemporaryError
 from controller.locks import InProcessLocks, Locks, RedisLocks
 
 
@@ -128,3 +129,32 @@ async def test_installations_sharing_one_redis_do_not_share_locks(redis_url: str
                     pass
     finally:
         await client.aclose()
+
+
+async def test_a_holder_whose_lease_was_taken_over_is_stopped(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis lost the key (a restart without persistence) and another worker took it:
+    the first must not go on reconciling beside the second."""
+    client = Redis.from_url(redis_url)
+    key = f"env:{uuid.uuid4()}"
+    steps: list[str] = []
+
+    async def reconcile() -> None:
+        async with RedisLocks(client, ttl_seconds=0.3).hold(key):
+            steps.append("holding")
+            await client.set(f"railyard:lock:{key}", "another-worker")
+            for _ in range(50):  # a long deploy, step by step
+                await asyncio.sleep(0.1)
+                steps.append("step")
+
+    try:
+        async with asyncio.timeout(5):
+            with pytest.raises(TemporaryError, match="expired during the reconcile"):
+                await asyncio.create_task(reconcile())
+        assert await client.get(f"railyard:lock:{key}") == b"another-worker", "not released"
+    finally:
+        await client.delete(f"railyard:lock:{key}")
+        await client.aclose()
+    assert steps[0] == "holding" and len(steps) < 10, "stopped within a renewal period"
+    assert "lease lost" in caplog.text
