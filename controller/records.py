@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from controller.errors import ConflictError
 from controller.store.db import Database
 from controller.store.deployments import DeploymentRepository
 from controller.store.models import App, Deployment, DeploymentStatus, Environment
@@ -26,18 +27,23 @@ log = logging.getLogger(__name__)
 async def note_pending(
     database: Database, environment_id: str, revision: str, trigger: str
 ) -> None:
-    """Record ``revision`` as pending for the environment, once (a redelivery adds nothing)."""
-    async with database.session() as session:
-        environment = await EnvironmentRepository(session, None).get(environment_id)
-        if environment is None or environment.current_revision == revision:
-            return
-        deployments = DeploymentRepository(session, None)
-        for existing in await deployments.unfinished(environment_id):
-            if existing.revision == revision:
+    """Record ``revision`` as pending for the environment, once (a redelivery adds nothing,
+    and neither does a second trigger noticing the same push at the same moment: a unique
+    index allows one pending record per revision)."""
+    try:
+        async with database.session() as session:
+            environment = await EnvironmentRepository(session, None).get(environment_id)
+            if environment is None or environment.current_revision == revision:
                 return
-        await deployments.create(
-            environment, revision=revision, trigger=trigger, status=DeploymentStatus.PENDING
-        )
+            deployments = DeploymentRepository(session, None)
+            for existing in await deployments.unfinished(environment_id):
+                if existing.revision == revision:
+                    return
+            await deployments.create(
+                environment, revision=revision, trigger=trigger, status=DeploymentStatus.PENDING
+            )
+    except ConflictError:
+        return  # noted by the other trigger, between our look and our write
 
 
 class DeploymentRecords:

@@ -41,7 +41,9 @@ class DeploymentRepository(Repository):
             status=status_value(status),
             created_at=ordered_now(),
         )
-        await self._flush_new([deployment], "deployment id clash")
+        await self._flush_new(
+            [deployment], f"a pending deployment of {revision} is already recorded"
+        )
         return deployment
 
     async def get(self, deployment_id: str) -> Deployment | None:

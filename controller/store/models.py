@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -111,7 +111,23 @@ class Environment(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+PENDING_ONLY = text("status = 'pending'")
+
+
 class Deployment(SQLModel, table=True):
+    # One pending notice per revision and environment: the webhook and the poller may
+    # notice one push at the same moment, and a push is one deployment.
+    __table_args__ = (
+        Index(
+            "uq_deployment_pending_revision",
+            "environment_id",
+            "revision",
+            unique=True,
+            sqlite_where=PENDING_ONLY,
+            postgresql_where=PENDING_ONLY,
+        ),
+    )
+
     id: str = Field(default_factory=new_id, primary_key=True)
     tenant_id: str = Field(foreign_key="tenant.id", index=True)
     app_id: str = Field(foreign_key="app.id", index=True)

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import controller.store.models  # noqa: F401  (registers the tables)
-from controller.store.db import alembic_config, downgrade, migrate
+from controller.store.db import Database, alembic_config, downgrade, migrate
+from controller.store.deployments import DeploymentRepository
+from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 from tests.integration.test_store_postgres import temporary_database
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -115,3 +117,47 @@ def test_a_model_change_without_a_migration_is_noticed(tmp_path: Path) -> None:
         engine.dispose()
     kinds = {diff[0] for diff in diffs if isinstance(diff, tuple)}
     assert {"add_column", "add_index"} <= kinds
+
+
+async def _duplicates_settled_by_0006(url: str) -> None:
+    """Pending notices recorded twice before 0006 (the webhook and the poller at once):
+    upgrading keeps the oldest pending and marks the others superseded."""
+    await migrate(url)
+    await downgrade(url, "0005")
+    database = Database(url)
+    try:
+        async with database.session() as session:
+            tenant = await TenantRepository(session, None).create("acme")
+            app = await AppRepository(session, tenant.id).create(
+                "shop", "file:///srv/shop.git", webhook_secret_encrypted="x"
+            )
+            environment = await EnvironmentRepository(session, tenant.id).get_by_name(
+                app.id, "production"
+            )
+            assert environment is not None, "an app is created with its production environment"
+            deployments = DeploymentRepository(session, None)
+            for trigger in ("webhook", "poll", "resync"):
+                await deployments.create(environment, revision="abc", trigger=trigger)
+            await deployments.create(environment, revision="def", trigger="poll")
+        await migrate(url)
+        async with database.session() as session:
+            rows = await DeploymentRepository(session, None).list_for_environment(environment.id)
+    finally:
+        await database.close()
+    by_status = sorted((row.revision, row.trigger, row.status) for row in rows)
+    assert by_status == [
+        ("abc", "poll", "superseded"),
+        ("abc", "resync", "superseded"),
+        ("abc", "webhook", "pending"),
+        ("def", "poll", "pending"),
+    ]
+
+
+async def test_0006_settles_duplicate_pending_notices_on_sqlite(tmp_path: Path) -> None:
+    await _duplicates_settled_by_0006(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+
+
+@pytest.mark.postgres
+async def test_0006_settles_duplicate_pending_notices_on_postgres(postgres_url: str) -> None:
+    async with temporary_database(postgres_url) as url:
+        await _duplicates_settled_by_0006(url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -382,3 +383,22 @@ async def test_a_host_outside_the_tenants_domains_fails_until_the_domain_is_adde
     async with world.db.session() as session:
         await DomainRepository(session, environment.tenant_id).add("example.com")
     assert await world.reconcile("redeploy") == "succeeded"
+
+
+async def test_a_push_noticed_by_two_triggers_at_once_is_one_pending_deployment(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook and the poller both looked before either wrote (the race, held open):
+    the store keeps one pending record per revision, and the second notice adds nothing."""
+
+    async def nothing_recorded_yet(self: DeploymentRepository, environment_id: str) -> list[Any]:
+        return []
+
+    sha = world.source.push(REPO, {"paas.yaml": manifest()})
+    monkeypatch.setattr(DeploymentRepository, "unfinished", nothing_recorded_yet)
+    await note_pending(world.db, world.environment_id, sha, "webhook")
+    await note_pending(world.db, world.environment_id, sha, "poll")
+    monkeypatch.undo()
+    assert [(d.status, d.trigger) for d in await world.deployments()] == [("pending", "webhook")]
+    assert await world.reconcile("webhook") == "succeeded"
+    assert [d.status for d in await world.deployments()] == ["succeeded"]
