@@ -31,7 +31,7 @@ from controller.errors import (
 from controller.executor import Executor
 from controller.health import ProbeResult
 from controller.liveness import probe_replicas, within_rollback_window
-from controller.locks import Locks
+from controller.locks import Locks, merged_trigger
 from controller.plan import Plan
 from controller.planner import plan as make_plan
 from controller.pruning import prune_images, prune_orphans
@@ -136,24 +136,48 @@ class Reconciler:
         )
 
     async def reconcile(self, environment_id: str, *, trigger: str = "resync") -> Outcome:
-        async with self.locks.hold(f"env:{environment_id}"):
-            target = await self._load(environment_id)
-            if target is None:
-                return Outcome("gone", message=f"environment {environment_id} no longer exists")
-            await self.records.interrupt_unfinished(target.environment.id)
-            # Only pushes noticed before the head was read can be superseded by this run:
-            # a notice that arrives later may be of a newer commit.
-            target = replace(target, resolved_at=self.clock())
-            revision = await self._resolve_revision(target, trigger)
-            if revision != target.app.last_seen_revision:
-                # Holding an earlier revision (a rollback, or the last good one): that is
-                # no reason to supersede pushes of the branch head that wait their turn.
-                target = replace(target, resolved_at=None)
-            if is_working_tree(target.app.repo_url) and revision != target.app.last_seen_revision:
-                # A working tree has only "now": an older revision cannot be rebuilt from it,
-                # so hold what runs until the next save.
-                return Outcome("unchanged", message="working tree: holding the last good version")
-            return await self._converge(target, revision, trigger)
+        """Converge one environment, unless another reconcile of it is running: then
+        leave it a request and return at once; it runs once more when it ends (see
+        ``locks``). No worker thread waits on a busy environment."""
+        key = f"env:{environment_id}"
+        outcome = Outcome("queued", message="another reconcile of it runs; it runs again after")
+        asked = False
+        while True:
+            async with self.locks.try_hold(key) as held:
+                if held:
+                    requested = await self.locks.take_request(key)
+                    trigger = merged_trigger(trigger, requested)
+                    outcome = await self._reconcile_held(environment_id, trigger)
+            if held:
+                follow_up = await self.locks.take_request(key)
+                if follow_up is None:
+                    return outcome
+                trigger = follow_up
+            elif asked:
+                return outcome  # left for the holder, which takes requests as it ends
+            else:
+                await self.locks.request(key, trigger)
+                log.info("%s is busy: left a %s request for the reconcile holding it", key, trigger)
+                asked = True  # and try once more: the holder may have ended meanwhile
+
+    async def _reconcile_held(self, environment_id: str, trigger: str) -> Outcome:
+        target = await self._load(environment_id)
+        if target is None:
+            return Outcome("gone", message=f"environment {environment_id} no longer exists")
+        await self.records.interrupt_unfinished(target.environment.id)
+        # Only pushes noticed before the head was read can be superseded by this run:
+        # a notice that arrives later may be of a newer commit.
+        target = replace(target, resolved_at=self.clock())
+        revision = await self._resolve_revision(target, trigger)
+        if revision != target.app.last_seen_revision:
+            # Holding an earlier revision (a rollback, or the last good one): that is
+            # no reason to supersede pushes of the branch head that wait their turn.
+            target = replace(target, resolved_at=None)
+        if is_working_tree(target.app.repo_url) and revision != target.app.last_seen_revision:
+            # A working tree has only "now": an older revision cannot be rebuilt from it,
+            # so hold what runs until the next save.
+            return Outcome("unchanged", message="working tree: holding the last good version")
+        return await self._converge(target, revision, trigger)
 
     async def _converge(self, target: Target, revision: str, trigger: str) -> Outcome:
         try:

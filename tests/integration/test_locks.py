@@ -97,7 +97,7 @@ async def test_a_reconcile_longer_than_the_lease_keeps_its_lock(
         await first.aclose()
         await second.aclose()
     assert timeline == ["long in", "long out", "waiting in"]
-    assert "another worker is reconciling it; waiting" in caplog.text
+    assert "another worker is holding it; waiting" in caplog.text
 
 
 async def test_a_killed_holders_lease_runs_out_and_the_next_reconcile_proceeds(
@@ -158,3 +158,24 @@ async def test_a_holder_whose_lease_was_taken_over_is_stopped(
         await client.aclose()
     assert steps[0] == "holding" and len(steps) < 10, "stopped within a renewal period"
     assert "lease lost" in caplog.text
+
+
+async def test_a_busy_environment_takes_requests_instead_of_waiters(redis_url: str) -> None:
+    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    key = f"env:{uuid.uuid4()}"
+    holder, other = RedisLocks(first), RedisLocks(second)
+    try:
+        async with holder.try_hold(key) as held:
+            assert held
+            async with asyncio.timeout(1):  # answered at once, not after the holder
+                async with other.try_hold(key) as also_held:
+                    assert not also_held
+            await other.request(key, "push")
+            await other.request(key, "resync")  # asks for less: the push stays
+        assert await holder.take_request(key) == "push"
+        assert await holder.take_request(key) is None
+        async with other.try_hold(key) as held_after:
+            assert held_after, "free once the holder ended"
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from controller.executor import Executor
 from controller.health import StaticProber
-from controller.locks import InProcessLocks
+from controller.locks import InProcessLocks, merged_trigger
 from controller.reconciler import Reconciler
 from controller.records import note_pending
 from controller.router.fake import FakeRouter
@@ -402,3 +403,29 @@ async def test_a_push_noticed_by_two_triggers_at_once_is_one_pending_deployment(
     assert [(d.status, d.trigger) for d in await world.deployments()] == [("pending", "webhook")]
     assert await world.reconcile("webhook") == "succeeded"
     assert [d.status for d in await world.deployments()] == ["succeeded"]
+
+
+async def test_reconciles_of_a_busy_environment_leave_a_request_instead_of_waiting(
+    world: World,
+) -> None:
+    """Five triggers at once: one reconciles, the others return at once ("queued"), and
+    the one running reconciles once more when it ends; nothing runs twice at a time."""
+    world.source.push(REPO, {"paas.yaml": manifest()})
+    outcomes = await asyncio.gather(
+        *(world.reconciler.reconcile(world.environment_id, trigger=t) for t in ["push"] * 5)
+    )
+    statuses = sorted(outcome.status for outcome in outcomes)
+    assert statuses == ["queued", "queued", "queued", "queued", "unchanged"], statuses
+    assert [d.status for d in await world.deployments()] == ["succeeded"]
+    assert await world.reconciler.locks.take_request(f"env:{world.environment_id}") is None
+
+
+async def test_a_request_keeps_the_strongest_trigger() -> None:
+    locks = InProcessLocks()
+    await locks.request("env:1", "redeploy")
+    await locks.request("env:1", "resync")
+    assert await locks.take_request("env:1") == "redeploy", "a resync asks for less"
+    assert await locks.take_request("env:1") is None
+    assert merged_trigger("resync", "redeploy") == "redeploy"
+    assert merged_trigger("push", "resync") == "push"
+    assert merged_trigger("resync", None) == "resync"
