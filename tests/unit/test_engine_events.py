@@ -7,7 +7,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from controller.runtime.docker_events import event_filters, exit_of
 from controller.runtime.fake import FakeRuntime
 from controller.source.fake import FakeSource
 from controller.state import DesiredService, EnvironmentKey
-from controller.store.db import Database, migrate
+from controller.store.db import Database
 from controller.store.deployments import DeploymentRepository
 from controller.store.models import Deployment
 from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
@@ -75,11 +74,9 @@ async def production_id(db: Database, tenant: str, app: str) -> str:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
+async def db(db: Database) -> Database:
     """Tenant acme with a deployed app ``shop`` and a never deployed app ``fresh``."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'railyard.db'}"
-    await migrate(url)
-    database = Database(url)
+    database = db
     async with database.session() as session:
         tenant = await TenantRepository(session, None).create("acme")
         for name in ("shop", "fresh"):
@@ -88,8 +85,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     async with database.session() as session:
         environments = EnvironmentRepository(session, None)
         await environments.update(await environments.get_or_raise(shop_id), current_revision="c0")
-    yield database
-    await database.close()
+    return database
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from controller.source.fake import FakeSource
-from controller.store.db import Database, migrate
+from controller.store.db import Database
 from controller.store.deployments import DeploymentRepository
 from controller.store.repositories import AppRepository, EnvironmentRepository, TenantRepository
 from controller.triggers import Triggers
@@ -41,16 +39,13 @@ class HangingSource(FakeSource):
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'railyard.db'}"
-    await migrate(url)
-    database = Database(url)
-    async with database.session() as session:
+async def db(db: Database) -> Database:
+    """Tenant acme with apps on a good, a broken and a slow remote."""
+    async with db.session() as session:
         tenant = await TenantRepository(session, None).create("acme")
         for name, repo in (("good", GOOD), ("broken", BROKEN), ("slow", SLOW)):
             await AppRepository(session, tenant.id).create(name, repo, webhook_secret_encrypted="x")
-    yield database
-    await database.close()
+    return db
 
 
 async def production_of(db: Database, name: str) -> str:
